@@ -1,0 +1,54 @@
+# Thin wrapper over CMake. `make` builds (release), `make test` builds and runs every test,
+# `make demo` runs the main job, `make bench` the benchmarks, `make asan` / `make tsan` the tests
+# under sanitizers. Build trees live in build/<flavour>.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all release test demo bench asan tsan debug clean install deps
+
+all: release
+
+deps:
+	@sh scripts/deps.sh build
+
+# $(1) = build dir, $(2) = extra cmake args
+define configure
+	@$(CMAKE) -S . -B $(1) $(GEN) $(2) >/dev/null
+endef
+
+release: deps
+	$(call configure,build/release,-DCMAKE_BUILD_TYPE=Release)
+	@$(CMAKE) --build build/release -j $(JOBS)
+
+debug: deps
+	$(call configure,build/debug,-DCMAKE_BUILD_TYPE=Debug -DCMA_DEBUG=2)
+	@$(CMAKE) --build build/debug -j $(JOBS)
+
+test: debug
+	@cd build/debug && ctest --output-on-failure -j $(JOBS)
+
+demo: release
+	@./build/release/examples/demo
+
+bench: deps
+	@sh scripts/deps.sh bench
+	$(call configure,build/bench,-DCMAKE_BUILD_TYPE=Release -DCMA_BUILD_BENCH=ON -DCMA_BUILD_TESTS=OFF)
+	@$(CMAKE) --build build/bench -j $(JOBS)
+	@./build/bench/bench/bench_page_alloc
+
+asan: deps
+	$(call configure,build/asan,-DCMAKE_BUILD_TYPE=Debug -DCMA_DEBUG=2 "-DCMA_SANITIZE=address;undefined")
+	@$(CMAKE) --build build/asan -j $(JOBS)
+	@cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+tsan: deps
+	$(call configure,build/tsan,-DCMAKE_BUILD_TYPE=Debug -DCMA_DEBUG=1 -DCMA_SANITIZE=thread)
+	@$(CMAKE) --build build/tsan -j $(JOBS)
+	@cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L 'api|stress|unit'
+
+install: release
+	@$(CMAKE) --install build/release
+
+clean:
+	rm -rf build

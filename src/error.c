@@ -1,0 +1,50 @@
+/*
+ * error.c - the one error table: cma_strerror() and cma_err_name() generated from CMA_ERRNO_MAP,
+ * plus the version string and the assertion failure handler.
+ */
+#include "internal/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *cma_version(void) { return CMA_VERSION_STRING; }
+
+const char *cma_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    switch (err) {
+    case 0:
+        return "success";
+#define CMA_ERR_TEXT_(name, num, text)                                                             \
+    case num:                                                                                      \
+        return text;
+        CMA_ERRNO_MAP(CMA_ERR_TEXT_)
+#undef CMA_ERR_TEXT_
+    }
+    return "unknown error";
+}
+
+const char *cma_err_name(int err)
+{
+    if (err < 0)
+        err = -err;
+    switch (err) {
+    case 0:
+        return "OK";
+#define CMA_ERR_NAME_(name, num, text)                                                             \
+    case num:                                                                                      \
+        return #name;
+        CMA_ERRNO_MAP(CMA_ERR_NAME_)
+#undef CMA_ERR_NAME_
+    }
+    return "E?";
+}
+
+/* Assertions are a debugging aid for libcma's own developers; the one place the library writes to
+ * stderr, just before aborting. */
+_Noreturn void cma__assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "libcma: assertion failed: %s (%s:%d)\n", expr, file, line);
+    abort();
+}

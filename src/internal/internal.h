@@ -1,0 +1,227 @@
+/*
+ * internal/internal.h - the map of libcma: cross-file functions grouped by the file that defines
+ * them, plus the small inline helpers every module uses (locks, pfn <-> memmap lookups).
+ * Cross-file internal names are cma__*; public ones cma_*.
+ */
+#ifndef CMA_INTERNAL_H
+#define CMA_INTERNAL_H
+
+#include "types.h"
+#include "debug.h"
+
+#define CMA_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CMA_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- host.c ------------------------------------------------------------------------------------- */
+/* Resolves user hooks (may be NULL) into hx, filling defaults. -EINVAL for half a set of lock hooks. */
+int cma__host_resolve(const struct cma_host *user, struct cma_hostx *hx);
+void *cma__host_alloc(const struct cma_hostx *hx, size_t size);
+void cma__host_free(const struct cma_hostx *hx, void *p, size_t size);
+void cma__log(const struct cma_hostx *hx, enum cma_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cma__lock_slow(const struct cma_hostx *hx, struct cma_lock *l);
+int cma__lock_init(const struct cma_hostx *hx, struct cma_lock *l);
+void cma__lock_fini(const struct cma_hostx *hx, struct cma_lock *l);
+
+static inline void cma__lock(const struct cma_hostx *hx, struct cma_lock *l)
+{
+    if (CMA_UNLIKELY(hx->custom_locks)) {
+        hx->h.lock(hx->h.ctx, &l->word);
+        return;
+    }
+    if (CMA_LIKELY(!atomic_exchange_explicit(&l->spin, 1, memory_order_acquire)))
+        return;
+    cma__lock_slow(hx, l);
+}
+
+static inline bool cma__trylock(const struct cma_hostx *hx, struct cma_lock *l)
+{
+    if (CMA_UNLIKELY(hx->custom_locks))
+        return hx->h.trylock(hx->h.ctx, &l->word);
+    return atomic_load_explicit(&l->spin, memory_order_relaxed) == 0 &&
+           !atomic_exchange_explicit(&l->spin, 1, memory_order_acquire);
+}
+
+static inline void cma__unlock(const struct cma_hostx *hx, struct cma_lock *l)
+{
+    if (CMA_UNLIKELY(hx->custom_locks)) {
+        hx->h.unlock(hx->h.ctx, &l->word);
+        return;
+    }
+    atomic_store_explicit(&l->spin, 0, memory_order_release);
+}
+
+/* Best-effort "is it held" for assertions (always true with host locks, which we cannot query). */
+static inline bool cma__lock_held(const struct cma_hostx *hx, const struct cma_lock *l)
+{
+    return hx->custom_locks || atomic_load_explicit(&((struct cma_lock *)l)->spin, memory_order_relaxed);
+}
+#define cma__assert_locked(mm) cma_assert(cma__lock_held(&(mm)->host, &(mm)->lock))
+
+static inline void cma__mm_lock(struct cma_mm *mm) { cma__lock(&mm->host, &mm->lock); }
+static inline void cma__mm_unlock(struct cma_mm *mm) { cma__unlock(&mm->host, &mm->lock); }
+
+/* ---- memblock.c --------------------------------------------------------------------------------- */
+int cma__memblock_init(struct cma_memblock *mb, const struct cma_hostx *host);
+void cma__memblock_fini(struct cma_memblock *mb);
+int cma__memblock_add(struct cma_memblock *mb, cma_phys_t base, uint64_t size);
+int cma__memblock_remove(struct cma_memblock *mb, cma_phys_t base, uint64_t size);
+int cma__memblock_reserve(struct cma_memblock *mb, cma_phys_t base, uint64_t size);
+int cma__memblock_free(struct cma_memblock *mb, cma_phys_t base, uint64_t size);
+/* Allocate+reserve size bytes aligned to align (power of two, > 0) inside [start, end); end 0 = no
+ * limit. Top-down unless mb->bottom_up. */
+int cma__memblock_alloc_range(struct cma_memblock *mb, uint64_t size, uint64_t align,
+                              cma_phys_t start, cma_phys_t end, cma_phys_t *basep);
+bool cma__memblock_is_reserved(const struct cma_memblock *mb, cma_phys_t base, uint64_t size);
+bool cma__memblock_is_memory(const struct cma_memblock *mb, cma_phys_t base, uint64_t size);
+uint64_t cma__memblock_metadata_bytes(const struct cma_memblock *mb);
+
+/* ---- mm.c --------------------------------------------------------------------------------------- */
+/* Memory map lookups. pfn_to_idx returns false for a pfn outside every span (hole / outside). */
+static inline const struct cma_span *cma__span_of_pfn(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    const struct cma_span *s = mm->spans;
+    unsigned lo = 0, hi = mm->nspans;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (pfn < s[mid].base)
+            hi = mid;
+        else if (pfn - s[mid].base >= s[mid].npages)
+            lo = mid + 1;
+        else
+            return &s[mid];
+    }
+    return NULL;
+}
+
+static inline const struct cma_span *cma__span_of_idx(const struct cma_mm *mm, uint32_t idx)
+{
+    const struct cma_span *s = mm->spans;
+    unsigned lo = 0, hi = mm->nspans;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (idx < s[mid].idx)
+            hi = mid;
+        else if (idx - s[mid].idx >= s[mid].npages)
+            lo = mid + 1;
+        else
+            return &s[mid];
+    }
+    return NULL;
+}
+
+static inline cma_pfn_t cma__idx_to_pfn(const struct cma_mm *mm, uint32_t idx)
+{
+    const struct cma_span *s = mm->nspans == 1 ? mm->spans : cma__span_of_idx(mm, idx);
+    return s->base + (idx - s->idx);
+}
+
+static inline struct cma_page *cma__page(const struct cma_mm *mm, uint32_t idx)
+{
+    return &mm->memmap[idx];
+}
+
+static inline uint32_t cma__page_idx(const struct cma_mm *mm, const struct cma_page *p)
+{
+    return (uint32_t)(p - mm->memmap);
+}
+
+static inline unsigned cma__page_state(const struct cma_page *p)
+{
+    return atomic_load_explicit(&((struct cma_page *)p)->flags, memory_order_relaxed) & PS_MASK;
+}
+
+static inline uint8_t cma__page_flags(const struct cma_page *p)
+{
+    return atomic_load_explicit(&((struct cma_page *)p)->flags, memory_order_relaxed);
+}
+
+static inline void cma__page_set_flags(struct cma_page *p, uint8_t f)
+{
+    atomic_store_explicit(&p->flags, f, memory_order_relaxed);
+}
+
+/* Clears a descriptor back to the tail state (all zero). */
+static inline void cma__page_clear(struct cma_page *p)
+{
+    p->lo = 0;
+    p->hi = 0;
+    p->order = 0;
+    atomic_store_explicit(&p->ops, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->refs, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->flags, 0, memory_order_relaxed);
+}
+
+/* ---- pageblock.c -------------------------------------------------------------------------------- */
+static inline _Atomic uint8_t *cma__pb_slot(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    return &mm->pageblocks[(pfn >> mm->pb_order) - mm->pb_first];
+}
+/* The raw label byte of pfn's pageblock (PB_* bits). Lock-free read. */
+static inline uint8_t cma__pb_raw(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    return atomic_load_explicit(cma__pb_slot(mm, pfn), memory_order_acquire);
+}
+/* Effective type used for list placement: ISOLATE when isolated, else the stored type. */
+static inline unsigned cma__pb_type(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    uint8_t v = cma__pb_raw(mm, pfn);
+    return (v & PB_ISOLATE) ? CMA_MIGRATE_ISOLATE : (v & PB_TYPE_MASK);
+}
+/* Stored type (what the block returns to after isolation). */
+static inline unsigned cma__pb_stored_type(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    return cma__pb_raw(mm, pfn) & PB_TYPE_MASK;
+}
+/* Mergeable = may be relabelled by the allocator (Linux: type < MIGRATE_PCPTYPES). */
+static inline bool cma__mt_mergeable(unsigned mt) { return mt < CMA_MIGRATE_PCPTYPES; }
+
+/* Sets the stored type of pfn's pageblock, keeping the isolate bit; updates pb_count. Caller holds
+ * mm->lock. Does not move free pages (callers do that with the freelist helpers). */
+void cma__pb_set_type_locked(struct cma_mm *mm, cma_pfn_t pfn, unsigned mt);
+/* Sets / clears the isolate bit of pfn's pageblock; updates pb_count. Caller holds mm->lock. */
+void cma__pb_set_isolate_locked(struct cma_mm *mm, cma_pfn_t pfn, bool isolate);
+/* Initialise labels at online: every pageblock touched by a span MOVABLE, others PB_HOLE. */
+void cma__pb_init(struct cma_mm *mm);
+
+/* ---- page_alloc.c ------------------------------------------------------------------------------- */
+/* The only writers of free_area and nr_free_buddy. Caller holds mm->lock. */
+void cma__freelist_add_locked(struct cma_mm *mm, uint32_t idx, unsigned order, unsigned mt, bool tail);
+void cma__freelist_del_locked(struct cma_mm *mm, uint32_t idx, unsigned order, unsigned mt);
+void cma__freelist_move_locked(struct cma_mm *mm, uint32_t idx, unsigned order, unsigned from,
+                               unsigned to);
+/* Frees a block (any order, aligned, inside one span) into the buddy with merging. The block's
+ * descriptors must be in the tail state except the head, which this overwrites. Caller holds mm->lock.
+ * Blocks above pageblock order are split per pageblock so each piece goes to its own type. */
+void cma__free_block_locked(struct cma_mm *mm, cma_pfn_t pfn, unsigned order, bool to_tail);
+/* Removes one block of `order` for migrate type mt (fallback, CMA rules). mode_cache may be NULL.
+ * Returns the memmap index or CMA_IDX_NIL. Caller holds mm->lock. */
+uint32_t cma__rmqueue_locked(struct cma_mm *mm, unsigned order, unsigned mt, bool alloc_cma,
+                             int *mode_cache);
+/* Frees every unreserved page of every span in the largest aligned blocks (online). */
+void cma__free_all_unreserved(struct cma_mm *mm);
+
+/* ---- pcp.c -------------------------------------------------------------------------------------- */
+int cma__pcp_init(struct cma_mm *mm);
+void cma__pcp_fini(struct cma_mm *mm);
+/* Returns a free block from this CPU's cache (refilling it), or CMA_IDX_NIL. */
+uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt);
+/* Frees an allocated block of order <= CMA_PCP_MAX_ORDER through this CPU's cache, moving its head
+ * from flags `expect` to PS_PCP. Returns 0 when cached, -CMA_EAGAIN if the head no longer reads
+ * `expect` (nothing changed), 1 if the block must go straight to the buddy (isolated pageblock or
+ * contended cache). */
+int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order, uint8_t expect);
+void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu);
+void cma__pcp_drain_all(struct cma_mm *mm);
+unsigned cma__this_cpu(const struct cma_mm *mm);
+
+/* ---- check.c ------------------------------------------------------------------------------------ */
+/* The checker with every lock already held by the caller. */
+int cma__check_locked(const struct cma_mm *mm, char *why, size_t len);
+
+/* ---- misc helpers ------------------------------------------------------------------------------- */
+static inline bool cma__is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+static inline unsigned cma__ffs64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+static inline unsigned cma__fls64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+
+#endif /* CMA_INTERNAL_H */

@@ -1,0 +1,273 @@
+/*
+ * pcp.c - per-CPU caches of free blocks of orders 0..CMA_PCP_MAX_ORDER in front of the zone lock.
+ *
+ * Each CPU has, per order and per pcp type (UNMOVABLE, MOVABLE, RECLAIMABLE), a list threaded
+ * through the memory map like the buddy lists. Allocation pops the head (the most recently freed,
+ * cache-hot block); an empty list is refilled with `batch` pages' worth of blocks under one zone-lock
+ * hold, through the same removal state machine as everything else, its mode cached across the
+ * batch. Free pushes to the head; when the cache holds `high` pages or more, the coldest blocks (list
+ * tails, round-robin from the list just used) go back to the buddy until the cache is `batch` pages
+ * under high. Sizes follow Linux: batch = min(managed/1024, 1 MiB of pages)/4, rounded to
+ * 2^k - 1; high = 4 x batch (the lower bound of Linux's auto-tuned range).
+ *
+ * Isolation safety: the free path reads the pageblock label *under the pcp lock*, and a page of an
+ * isolated pageblock is never cached (it goes straight to the buddy's ISOLATE list). Isolation sets
+ * the label under the zone lock and then drains every cache, taking each pcp lock: a free that took
+ * its pcp lock before the drain is drained; one that takes it after sees the label. So no free page
+ * of an isolated range can hide in a cache (Linux has raced here, reference §9 problem 5).
+ *
+ * CMA and HIGHATOMIC pages are cached on the MOVABLE lists, as in Linux; the label is looked up again
+ * when a block leaves the cache, so a block cached before its pageblock was relabelled lands on the
+ * right buddy list.
+ *
+ * Lock order: pcp->lock, then mm->lock. A contended pcp lock is never waited for on the fast path:
+ * allocation and free fall back to the buddy.
+ */
+#include "internal/internal.h"
+
+unsigned cma__this_cpu(const struct cma_mm *mm)
+{
+    unsigned id = mm->host.h.cpu_id(mm->host.h.ctx);
+    return CMA_LIKELY(id < mm->nr_cpus) ? id : id % mm->nr_cpus;
+}
+
+int cma__pcp_init(struct cma_mm *mm)
+{
+    uint64_t b = mm->nr_managed >> 10, cap = (1ull << 20) >> mm->page_shift;
+    if (b > cap)
+        b = cap;
+    b /= 4;
+    if (b < 1)
+        b = 1;
+    b = (1ull << cma__fls64(b + b / 2)) - 1;
+    if (b < 1)
+        b = 1;
+    mm->pcp_batch = mm->cfg.pcp_batch ? mm->cfg.pcp_batch : (uint32_t)b;
+    mm->pcp_high = mm->cfg.pcp_high ? mm->cfg.pcp_high : 4 * mm->pcp_batch;
+    if (mm->pcp_high < mm->pcp_batch)
+        mm->pcp_high = mm->pcp_batch;
+
+    mm->pcp = cma__host_alloc(&mm->host, mm->nr_cpus * sizeof *mm->pcp);
+    if (!mm->pcp)
+        return -CMA_ENOMEM;
+    for (unsigned c = 0; c < mm->nr_cpus; c++) {
+        struct cma_pcp *pcp = &mm->pcp[c];
+        int r = cma__lock_init(&mm->host, &pcp->lock);
+        if (r) {
+            while (c--)
+                cma__lock_fini(&mm->host, &mm->pcp[c].lock);
+            cma__host_free(&mm->host, mm->pcp, mm->nr_cpus * sizeof *mm->pcp);
+            mm->pcp = NULL;
+            return r;
+        }
+        for (unsigned o = 0; o <= CMA_PCP_MAX_ORDER; o++)
+            for (unsigned t = 0; t < CMA_MIGRATE_PCPTYPES; t++)
+                pcp->lists[o][t].head = pcp->lists[o][t].tail = CMA_IDX_NIL;
+    }
+    return 0;
+}
+
+void cma__pcp_fini(struct cma_mm *mm)
+{
+    if (!mm->pcp)
+        return;
+    for (unsigned c = 0; c < mm->nr_cpus; c++)
+        cma__lock_fini(&mm->host, &mm->pcp[c].lock);
+    cma__host_free(&mm->host, mm->pcp, mm->nr_cpus * sizeof *mm->pcp);
+    mm->pcp = NULL;
+}
+
+/* ---- list helpers (caller holds pcp->lock) -------------------------------------------------------- */
+
+static void pcplist_push_head(struct cma_mm *mm, struct cma_pcplist *l, uint32_t idx)
+{
+    struct cma_page *p = cma__page(mm, idx);
+    p->hi = CMA_IDX_NIL;
+    p->lo = l->head;
+    if (l->head != CMA_IDX_NIL)
+        cma__page(mm, l->head)->hi = idx;
+    else
+        l->tail = idx;
+    l->head = idx;
+    l->nr++;
+}
+
+static void pcplist_push_tail(struct cma_mm *mm, struct cma_pcplist *l, uint32_t idx)
+{
+    struct cma_page *p = cma__page(mm, idx);
+    p->lo = CMA_IDX_NIL;
+    p->hi = l->tail;
+    if (l->tail != CMA_IDX_NIL)
+        cma__page(mm, l->tail)->lo = idx;
+    else
+        l->head = idx;
+    l->tail = idx;
+    l->nr++;
+}
+
+static uint32_t pcplist_pop_head(struct cma_mm *mm, struct cma_pcplist *l)
+{
+    uint32_t idx = l->head;
+    if (idx == CMA_IDX_NIL)
+        return idx;
+    l->head = cma__page(mm, idx)->lo;
+    if (l->head != CMA_IDX_NIL)
+        cma__page(mm, l->head)->hi = CMA_IDX_NIL;
+    else
+        l->tail = CMA_IDX_NIL;
+    l->nr--;
+    return idx;
+}
+
+static uint32_t pcplist_pop_tail(struct cma_mm *mm, struct cma_pcplist *l)
+{
+    uint32_t idx = l->tail;
+    if (idx == CMA_IDX_NIL)
+        return idx;
+    l->tail = cma__page(mm, idx)->hi;
+    if (l->tail != CMA_IDX_NIL)
+        cma__page(mm, l->tail)->lo = CMA_IDX_NIL;
+    else
+        l->head = CMA_IDX_NIL;
+    l->nr--;
+    return idx;
+}
+
+/* Hands one cached block back to the buddy. Caller holds pcp->lock and mm->lock. */
+static void give_back_locked(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t idx, unsigned order)
+{
+    cma_pfn_t pfn = cma__idx_to_pfn(mm, idx);
+    pcp->count -= 1u << order;
+    cma__page_clear(cma__page(mm, idx));
+    cma__free_block_locked(mm, pfn, order, false);
+}
+
+/* Returns the coldest blocks until at most `target` pages remain, round-robin over the lists
+ * starting at `start`. Caller holds pcp->lock and mm->lock. */
+static void trim_locked(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t target, unsigned start)
+{
+    const unsigned nlists = (CMA_PCP_MAX_ORDER + 1) * CMA_MIGRATE_PCPTYPES;
+    unsigned i = start, empty_run = 0;
+    while (pcp->count > target && empty_run < nlists) {
+        unsigned order = i / CMA_MIGRATE_PCPTYPES, t = i % CMA_MIGRATE_PCPTYPES;
+        uint32_t idx = pcplist_pop_tail(mm, &pcp->lists[order][t]);
+        if (idx == CMA_IDX_NIL) {
+            empty_run++;
+        } else {
+            empty_run = 0;
+            give_back_locked(mm, pcp, idx, order);
+        }
+        i = (i + 1) % nlists;
+    }
+    pcp->drains++;
+}
+
+/* ---- allocation and free ------------------------------------------------------------------------ */
+
+uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt)
+{
+    struct cma_pcp *pcp = &mm->pcp[cma__this_cpu(mm)];
+    struct cma_pcplist *l = &pcp->lists[order][mt];
+
+    if (!cma__trylock(&mm->host, &pcp->lock))
+        return CMA_IDX_NIL;
+    if (CMA_UNLIKELY(l->head == CMA_IDX_NIL)) {
+        uint32_t n = order == 0 ? mm->pcp_batch : mm->pcp_batch >> order;
+        int mode = 0;
+        if (n < 2 && order)
+            n = 2;
+        cma__mm_lock(mm);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t idx = cma__rmqueue_locked(mm, order, mt, mt == CMA_MIGRATE_MOVABLE, &mode);
+            if (idx == CMA_IDX_NIL)
+                break;
+            struct cma_page *p = cma__page(mm, idx);
+            p->order = (uint8_t)order;
+            cma__page_set_flags(p, PS_PCP);
+            pcplist_push_tail(mm, l, idx); /* keeps ascending physical order */
+            pcp->count += 1u << order;
+        }
+        cma__mm_unlock(mm);
+        pcp->refills++;
+    }
+    uint32_t idx = pcplist_pop_head(mm, l);
+    if (idx != CMA_IDX_NIL) {
+        pcp->count -= 1u << order;
+        pcp->pgalloc++;
+        pcp->pgalloc_pages += 1u << order;
+        cma__page_set_flags(cma__page(mm, idx), PS_ALLOC);
+    }
+    cma__unlock(&mm->host, &pcp->lock);
+    return idx;
+}
+
+int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order, uint8_t expect)
+{
+    struct cma_pcp *pcp = &mm->pcp[cma__this_cpu(mm)];
+    struct cma_page *p = cma__page(mm, idx);
+
+    if (!cma__trylock(&mm->host, &pcp->lock))
+        return 1;
+    unsigned mt = cma__pb_type(mm, pfn); /* under the pcp lock: see the isolation note above */
+    if (mt == CMA_MIGRATE_ISOLATE) {
+        cma__unlock(&mm->host, &pcp->lock);
+        return 1;
+    }
+    if (mt >= CMA_MIGRATE_PCPTYPES)
+        mt = CMA_MIGRATE_MOVABLE;
+    if (!atomic_compare_exchange_strong_explicit(&p->flags, &expect, PS_PCP, memory_order_acq_rel,
+                                                 memory_order_relaxed)) {
+        cma__unlock(&mm->host, &pcp->lock);
+        return -CMA_EAGAIN;
+    }
+    atomic_store_explicit(&p->ops, 0, memory_order_relaxed);
+    pcplist_push_head(mm, &pcp->lists[order][mt], idx);
+    pcp->count += 1u << order;
+    pcp->pgfree++;
+    pcp->pgfree_pages += 1u << order;
+    if (CMA_UNLIKELY(pcp->count >= mm->pcp_high)) {
+        cma__mm_lock(mm);
+        trim_locked(mm, pcp, mm->pcp_high - mm->pcp_batch, order * CMA_MIGRATE_PCPTYPES + mt);
+        cma__mm_unlock(mm);
+    }
+    cma__unlock(&mm->host, &pcp->lock);
+    return 0;
+}
+
+void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu)
+{
+    struct cma_pcp *pcp = &mm->pcp[cpu];
+    cma__lock(&mm->host, &pcp->lock);
+    if (pcp->count) {
+        cma__mm_lock(mm);
+        trim_locked(mm, pcp, 0, 0);
+        cma__mm_unlock(mm);
+    }
+    cma__unlock(&mm->host, &pcp->lock);
+}
+
+void cma__pcp_drain_all(struct cma_mm *mm)
+{
+    for (unsigned c = 0; c < mm->nr_cpus; c++)
+        cma__pcp_drain_cpu(mm, c);
+}
+
+int cma_drain_cpu_caches(struct cma_mm *mm)
+{
+    if (!mm)
+        return -CMA_EINVAL;
+    if (!mm->online)
+        return -CMA_EPERM;
+    cma__pcp_drain_all(mm);
+    return 0;
+}
+
+int cma_drain_cpu_cache(struct cma_mm *mm, unsigned cpu)
+{
+    if (!mm || cpu >= mm->nr_cpus)
+        return -CMA_EINVAL;
+    if (!mm->online)
+        return -CMA_EPERM;
+    cma__pcp_drain_cpu(mm, cpu);
+    return 0;
+}
