@@ -17,6 +17,8 @@
  *   I8  per-CPU caches: lists well formed, entries PS_PCP of the list's order, count == sum,
  *       no cached block in an isolated pageblock, every PS_PCP head found is in some cache.
  *   I9  accounting: nr_managed == free (buddy + pcp) + allocated; nr_pages == managed + reserved.
+ *   I10 CMA areas (cma.c): inside one span, every pageblock CMA, no CMA pageblock elsewhere,
+ *       available consistent with the bitmap, every contiguously allocated page under a set bit.
  */
 #include "internal/internal.h"
 
@@ -287,7 +289,8 @@ int cma__check_locked(const struct cma_mm *mm, char *why, size_t len)
         return 0;
     memset(&t, 0, sizeof t);
     if ((r = check_spans(&c)) || (r = check_walk(&c, &t)) || (r = check_lists(&c, &t)) ||
-        (r = check_pageblocks(&c)) || (r = check_pcp(&c, &t)) || (r = check_accounting(&c, &t)))
+        (r = check_pageblocks(&c)) || (r = check_pcp(&c, &t)) || (r = check_accounting(&c, &t)) ||
+        (r = cma__check_areas_locked(mm, why, len)))
         return r;
     return 0;
 }
@@ -300,6 +303,9 @@ int cma_mm_check(const struct cma_mm *cmm, char *why, size_t len)
         return -CMA_EINVAL;
     if (!mm->online)
         return cma__check_locked(mm, why, len);
+    /* lock order: areas, per-CPU caches, zone */
+    for (unsigned i = 0; i < mm->nr_areas; i++)
+        cma__lock(&mm->host, &mm->areas[i]->lock);
     for (unsigned cpu = 0; cpu < mm->nr_cpus; cpu++)
         cma__lock(&mm->host, &mm->pcp[cpu].lock);
     cma__mm_lock(mm);
@@ -307,5 +313,7 @@ int cma_mm_check(const struct cma_mm *cmm, char *why, size_t len)
     cma__mm_unlock(mm);
     for (unsigned cpu = mm->nr_cpus; cpu-- > 0;)
         cma__unlock(&mm->host, &mm->pcp[cpu].lock);
+    for (unsigned i = mm->nr_areas; i-- > 0;)
+        cma__unlock(&mm->host, &mm->areas[i]->lock);
     return r;
 }

@@ -93,6 +93,7 @@ fail_mm:
 static void free_layout(struct cma_mm *mm)
 {
     cma__pcp_fini(mm);
+    cma__pins_fini(mm);
     cma__host_free(&mm->host, mm->memmap, mm->nr_pages * sizeof *mm->memmap);
     cma__host_free(&mm->host, (void *)mm->pageblocks, mm->nr_pageblocks);
     cma__host_free(&mm->host, mm->spans, mm->nspans * sizeof *mm->spans);
@@ -121,6 +122,7 @@ int cma_mm_destroy(struct cma_mm *mm)
         }
         free_layout(mm);
     }
+    cma__areas_fini(mm);
     cma__memblock_fini(&mm->mb);
     cma__lock_fini(&mm->host, &mm->lock);
     struct cma_hostx hx = mm->host;
@@ -271,6 +273,11 @@ static void mark_reserved(struct cma_mm *mm)
         cma_pfn_t first = r->base >> mm->page_shift;
         cma_pfn_t end = div_up(r->base + r->size, mm->page_shift);
         for (cma_pfn_t pfn = first; pfn < end; pfn++) {
+            cma_pfn_t area_end = cma__area_end_containing(mm, pfn);
+            if (area_end) { /* CMA areas are reserved in memblock but managed as CMA */
+                pfn = area_end - 1;
+                continue;
+            }
             const struct cma_span *s = cma__span_of_pfn(mm, pfn);
             if (!s)
                 continue;
@@ -331,6 +338,7 @@ int cma_mm_online(struct cma_mm *mm)
     mark_reserved(mm);
     mm->nr_managed = mm->nr_pages - mm->nr_reserved;
     cma__pb_init(mm);
+    cma__areas_activate_locked(mm);
     for (unsigned o = 0; o <= mm->max_order; o++)
         for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
             mm->free_area[o].lists[t].head = mm->free_area[o].lists[t].tail = CMA_IDX_NIL;

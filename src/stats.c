@@ -18,7 +18,7 @@
  *                           pageblock starts. U M R H C I = effective type, '.' = hole; lower case
  *                           when every page of the pageblock that lies in the span is free (in the
  *                           buddy or in a per-CPU cache). A legend line ends the map.
- *   CMA_DUMP_AREAS          per-area counters (empty until CMA areas exist).
+ *   CMA_DUMP_AREAS          per-area counters named as Linux's /sys/kernel/mm/cma/<area>/ files.
  *   CMA_DUMP_ALL            every section above, each after a "# <name>" line, separated by blank lines.
  *
  * Output follows snprintf: the return value is the length of the whole text (excluding the NUL), at
@@ -357,11 +357,15 @@ static void dump_pageblock_map(struct app *a, const struct cma_mm *mm)
 
 /* ---- areas --------------------------------------------------------------------------------------- */
 
+/* Per-area counters, named as Linux's /sys/kernel/mm/cma/<area>/ files. Takes each area's lock, so
+ * it runs outside lock_all (lock order: area before zone). */
 static void dump_areas(struct app *a, const struct cma_mm *mm)
 {
-    /* CMA areas append their /sys/kernel/mm/cma/<area>/ counters here once areas exist. */
-    (void)a;
-    (void)mm;
+    for (unsigned i = 0; i < mm->nr_areas; i++) {
+        char tmp[1024];
+        if (cma__area_format(mm->areas[i], tmp, sizeof tmp, false) >= 0)
+            app_printf(a, "%s", tmp);
+    }
 }
 
 /* ---- entry point --------------------------------------------------------------------------------- */
@@ -401,7 +405,6 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
         dump_pageblock_map(&a, mm);
         break;
     case CMA_DUMP_AREAS:
-        dump_areas(&a, mm);
         break;
     case CMA_DUMP_ALL:
         app_printf(&a, "# buddyinfo\n");
@@ -412,9 +415,12 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
         dump_vmstat(&a, mm);
         app_printf(&a, "\n# pageblock_map\n");
         dump_pageblock_map(&a, mm);
-        dump_areas(&a, mm);
         break;
     }
     unlock_all(mm);
+    if (what == CMA_DUMP_ALL && mm->nr_areas)
+        app_printf(&a, "\n# areas\n");
+    if (what == CMA_DUMP_AREAS || what == CMA_DUMP_ALL)
+        dump_areas(&a, mm);
     return app_finish(&a);
 }

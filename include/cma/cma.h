@@ -15,5 +15,6 @@
 #include <cma/base.h>
 #include <cma/mm.h>
 #include <cma/stats.h>
+#include <cma/contig.h>
 
 #endif /* CMA_CMA_H */

@@ -215,6 +215,71 @@ void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu);
 void cma__pcp_drain_all(struct cma_mm *mm);
 unsigned cma__this_cpu(const struct cma_mm *mm);
 
+/* ---- migrate.c ---------------------------------------------------------------------------------- */
+struct cma__migrate_ctl {
+    bool allow_discard;  /* drop clean blocks whose owner has discard */
+    unsigned target_mt;  /* migrate type the targets are allocated as */
+    uint64_t migrated;   /* out: pages copied */
+    uint64_t discarded;  /* out: pages dropped */
+};
+/* Finds the live PS_ALLOC block containing pfn. -EINVAL not memory, -EFAULT not allocated.
+ * Caller holds mm->lock. */
+int cma__alloc_head_locked(const struct cma_mm *mm, cma_pfn_t pfn, uint32_t *idxp, cma_pfn_t *headp);
+/* Migrates (or discards) the allocated block whose head is pfn. Takes mm->lock itself; call with no
+ * libcma lock held (callbacks run in between). 0 moved/dropped (*newpfnp = target or CMA_PFN_NONE),
+ * -EAGAIN transient (refused, referenced, busy, freed meanwhile), -EBUSY not movable or pinned,
+ * -ENOMEM no target. */
+int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl *ctl,
+                       cma_pfn_t *newpfnp);
+uint32_t cma__pin_count_locked(struct cma_mm *mm, uint32_t idx);
+void cma__pins_fini(struct cma_mm *mm);
+
+/* ---- isolate.c ---------------------------------------------------------------------------------- */
+/* Isolates every pageblock touching [start, end) (inside one span), refusing with -EBUSY (and
+ * *busyp = the obstacle) when a pageblock is already isolated, is CMA while !cma_mode, or holds an
+ * unmovable, pinned, reserved or contiguously allocated page inside [start, end). Then drains every
+ * per-CPU cache. Takes the locks itself. */
+int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool cma_mode,
+                       cma_pfn_t *busyp);
+/* Undoes cma__isolate_range: labels restored, free pages back on their lists and merged. */
+void cma__undo_isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end);
+/* Moves every free block inside the pageblock at pb (pageblock aligned) from list `from` to `to`
+ * without relabelling. Caller holds mm->lock. */
+void cma__move_free_pageblock_locked(struct cma_mm *mm, cma_pfn_t pb, unsigned from, unsigned to);
+/* First pfn in [from, to) (inside span s) that migration can never clear: an allocated block
+ * without movable ops, a pinned block, a reserved page or a contiguous allocation; else
+ * CMA_PFN_NONE. Caller holds mm->lock. */
+cma_pfn_t cma__find_unmovable_locked(const struct cma_mm *mm, const struct cma_span *s,
+                                     cma_pfn_t from, cma_pfn_t to);
+/* First block head at or before pfn covering it, or CMA_IDX_NIL (pfn not memory / reserved run). */
+uint32_t cma__block_head(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
+                         cma_pfn_t *headp);
+
+/* ---- contig.c ----------------------------------------------------------------------------------- */
+struct cma__contig_req {
+    bool cma_mode;       /* range lies in CMA pageblocks (cma_alloc) */
+    bool allow_discard;
+    cma_pfn_t busy_pfn;  /* out, on -EBUSY: the first page that could not be cleared */
+    uint64_t migrated;   /* out */
+    uint64_t discarded;  /* out */
+};
+int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
+                            struct cma__contig_req *req);
+/* Frees [start, start + count) of PS_CONTIG pages (validated first: -EFAULT/-EINVAL change
+ * nothing). Caller holds mm->lock. */
+int cma__free_contig_locked(struct cma_mm *mm, cma_pfn_t start, uint64_t count);
+
+/* ---- cma.c -------------------------------------------------------------------------------------- */
+/* Online hooks: is pfn inside a declared area; label area pageblocks CMA (mm->lock held). */
+bool cma__pfn_in_area(const struct cma_mm *mm, cma_pfn_t pfn);
+/* End pfn of the area containing pfn, or 0. */
+cma_pfn_t cma__area_end_containing(const struct cma_mm *mm, cma_pfn_t pfn);
+/* The sysfs-style counters of an area (and its bitmap runs), snprintf semantics. Takes area->lock. */
+int cma__area_format(const struct cma_area *area, char *buf, size_t len, bool with_bitmap);
+void cma__areas_activate_locked(struct cma_mm *mm);
+void cma__areas_fini(struct cma_mm *mm);
+int cma__check_areas_locked(const struct cma_mm *mm, char *why, size_t len);
+
 /* ---- check.c ------------------------------------------------------------------------------------ */
 /* The checker with every lock already held by the caller. */
 int cma__check_locked(const struct cma_mm *mm, char *why, size_t len);

@@ -160,6 +160,50 @@ struct cma_hostx {
     bool custom_locks;
 };
 
+/* ---- long-term pins ------------------------------------------------------------------------------
+ * Pin counts live in a small open-addressed hash keyed by memmap index, so the memory map entry stays
+ * 12 bytes; PF_PINNED on the head says an entry exists. Protected by mm->lock.
+ */
+struct cma_pin_slot {
+    uint32_t idx;   /* CMA_IDX_NIL = empty */
+    uint32_t count;
+};
+
+struct cma_pins {
+    struct cma_pin_slot *slots;
+    uint32_t cap;   /* power of two or 0 */
+    uint32_t used;
+    uint32_t tombs; /* deleted slots (idx == CMA_IDX_NIL - 1) */
+};
+
+/* ---- CMA areas -----------------------------------------------------------------------------------
+ * One range of pageblock-aligned pages, labelled CMA at online. bitmap bit b covers pages
+ * [base_pfn + (b << order_per_bit), +2^order_per_bit); a set bit = allocated by cma_alloc.
+ * Invariant: available == count - pages of set bits (each bit counts 2^order_per_bit pages, except
+ * allocations whose count is not a multiple, see cma.c), and every page of a set bit's allocation
+ * is PS_CONTIG. lock protects bitmap, available and the counters; alloc_lock serialises the
+ * expensive range work of this area (windows of one area may share a pageblock).
+ */
+struct cma_area {
+    struct cma_mm *mm;
+    char name[CMA_AREA_NAME_MAX + 1];
+    cma_pfn_t base_pfn;
+    uint64_t count;          /* pages */
+    unsigned order_per_bit;
+    uint64_t nbits;
+    uint64_t *bitmap;
+    uint64_t available;      /* pages */
+    enum cma_policy policy;
+    bool discard;
+    struct cma_lock lock;
+    struct cma_lock alloc_lock;
+    /* counters (under lock) */
+    uint64_t alloc_pages_success, alloc_pages_fail, release_pages_success;
+    uint64_t alloc_calls_success, alloc_calls_fail;
+    uint64_t retries, pages_migrated, pages_discarded, latency_ns_total;
+    uint64_t latency_hist[CMA_LATENCY_BUCKETS];
+};
+
 /* ---- the machine ---------------------------------------------------------------------------------
  * Counter invariants: nr_managed == sum of free (buddy + pcp) + allocated pages;
  * nr_pages == nr_managed + nr_reserved.
@@ -202,6 +246,15 @@ struct cma_mm {
     uint64_t pgmigrate_success, pgmigrate_fail, pgdiscard;
 
     uint64_t metadata_bytes;
+
+    /* movable ops tables (slot 0 = not movable) and pins, under mm->lock */
+    const struct cma_movable_ops *ops_table[CMA_MAX_MOVABLE_OPS + 1];
+    unsigned nr_ops;
+    struct cma_pins pins;
+
+    /* CMA areas, fixed after online */
+    struct cma_area *areas[CMA_MAX_AREAS];
+    unsigned nr_areas;
 };
 
 #endif /* CMA_INTERNAL_TYPES_H */

@@ -1,0 +1,691 @@
+/*
+ * cma.c - CMA areas: declaration at boot, activation at online, cma_alloc / cma_release /
+ * cma_alloc_bulk, per-area counters and the debug dump.
+ *
+ * An area is one pageblock- and max-order-aligned range reserved from memblock. At online its
+ * pageblocks are labelled CMA and its pages go to the buddy allocator, where only movable
+ * allocations may use them. A bitmap (one bit per 2^order_per_bit pages) records what cma_alloc
+ * handed out.
+ *
+ * cma_alloc claims a window in the bitmap under the area lock *before* clearing it, so concurrent
+ * callers never work on overlapping windows, and runs the expensive range work without that lock;
+ * one allocator per area at a time (alloc_lock: windows of one area may share a pageblock, whose
+ * isolation cannot be shared), areas in parallel. Two policies:
+ *
+ *   CMA_POLICY_LINUX   Linux's choices, kept for honest comparison: the lowest free window; when it
+ *                      is busy, release it and retry one alignment step further (so one pinned page
+ *                      costs a re-isolation and re-migration per step); clean pages are migrated,
+ *                      never dropped.
+ *   CMA_POLICY_DEFAULT libcma: candidate windows are priced before anything moves. A window holding
+ *                      an unmovable, pinned or contiguously allocated page is excluded and the search
+ *                      skips past that page; otherwise its cost is the pages to copy (4 per page + 1
+ *                      per block), 1 per clean discardable block, a large penalty for blocks with
+ *                      short-term references. A free window (cost 0) is taken at once; otherwise the
+ *                      cheapest of the first 8 viable, non-overlapping windows is taken. If clearing
+ *                      still fails, the search resumes past the page that blocked it. Clean blocks
+ *                      whose owner can discard them are dropped instead of copied (can be disabled).
+ *
+ * Errors: -ENOSPC when no free window of the size exists (also the fast failure when the area's
+ * available count is below the request), -EBUSY when every candidate window was blocked, -ENOMEM
+ * when migration found no target memory.
+ */
+#include "internal/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- bitmap ---------------------------------------------------------------------------------- */
+
+static bool bit_test(const uint64_t *map, uint64_t b) { return (map[b / 64] >> (b % 64)) & 1; }
+
+/* First bit in [start, size) equal to `val`, or size. */
+static uint64_t find_next(const uint64_t *map, uint64_t size, uint64_t start, bool val)
+{
+    while (start < size) {
+        uint64_t w = map[start / 64];
+        if (!val)
+            w = ~w;
+        w &= ~0ull << (start % 64);
+        if (w) {
+            uint64_t b = (start & ~63ull) + cma__ffs64(w);
+            return b < size ? b : size;
+        }
+        start = (start & ~63ull) + 64;
+    }
+    return size;
+}
+
+static void bits_assign(uint64_t *map, uint64_t b, uint64_t n, bool val)
+{
+    for (uint64_t i = b; i < b + n; i++) {
+        if (val)
+            map[i / 64] |= 1ull << (i % 64);
+        else
+            map[i / 64] &= ~(1ull << (i % 64));
+    }
+}
+
+/* First window of nr zero bits at or after start whose index + offset is a multiple of mask + 1;
+ * returns size or more when there is none. */
+static uint64_t find_zero_area(const uint64_t *map, uint64_t size, uint64_t start, uint64_t nr,
+                               uint64_t mask, uint64_t offset)
+{
+    for (;;) {
+        uint64_t i = find_next(map, size, start, false);
+        i = ((i + offset + mask) & ~mask) - offset;
+        if (i + nr > size)
+            return size;
+        uint64_t j = find_next(map, i + nr, i, true);
+        if (j >= i + nr)
+            return i;
+        start = j + 1;
+    }
+}
+
+/* ---- declaration and activation -------------------------------------------------------------- */
+
+static uint64_t min_alignment(const struct cma_mm *mm)
+{
+    unsigned o = mm->pb_order > mm->max_order ? mm->pb_order : mm->max_order;
+    return mm->page_size << o;
+}
+
+static int check_name(const struct cma_mm *mm, const char *name)
+{
+    if (strlen(name) > CMA_AREA_NAME_MAX)
+        return -CMA_ENAMETOOLONG;
+    for (unsigned i = 0; i < mm->nr_areas; i++)
+        if (!strcmp(mm->areas[i]->name, name))
+            return -CMA_EEXIST;
+    return 0;
+}
+
+/* Finds room for a dynamic area: above 4 GiB bottom-up first when the limit allows (keeps CMA out
+ * of the DMA32 range and low in memory, as Linux does), then anywhere below limit. */
+static int place_dynamic_locked(struct cma_mm *mm, uint64_t size, uint64_t align, cma_phys_t limit,
+                                cma_phys_t *basep)
+{
+    const cma_phys_t four_g = 4ull << 30;
+    if (limit >= four_g + size) {
+        bool saved = mm->mb.bottom_up;
+        mm->mb.bottom_up = true;
+        int r = cma__memblock_alloc_range(&mm->mb, size, align, four_g, limit, basep);
+        mm->mb.bottom_up = saved;
+        if (r == 0)
+            return 0;
+    }
+    return cma__memblock_alloc_range(&mm->mb, size, align, 0, limit, basep);
+}
+
+static int declare_locked(struct cma_mm *mm, const char *name, uint64_t size, cma_phys_t base,
+                          cma_phys_t limit, uint64_t alignment, unsigned order_per_bit,
+                          struct cma_area **areap)
+{
+    char defname[16];
+    int r;
+    if (mm->online)
+        return -CMA_EPERM;
+    if (mm->nr_areas == CMA_MAX_AREAS)
+        return -CMA_ENOSPC;
+    if (!name || !*name) {
+        snprintf(defname, sizeof defname, "cma%u", mm->nr_areas);
+        name = defname;
+    }
+    if ((r = check_name(mm, name)))
+        return r;
+    if (!size || (alignment && !cma__is_pow2(alignment)) || order_per_bit > 30)
+        return -CMA_EINVAL;
+    uint64_t align = alignment > min_alignment(mm) ? alignment : min_alignment(mm);
+    if (base & (align - 1))
+        return -CMA_EINVAL;
+    if (size > UINT64_MAX - align)
+        return -CMA_EINVAL;
+    size = (size + align - 1) & ~(align - 1);
+    limit &= ~(align - 1);
+    uint64_t pages = size >> mm->page_shift;
+    if (pages & ((1ull << order_per_bit) - 1))
+        return -CMA_EINVAL;
+    const struct cma_mb_type *mem = &mm->mb.memory;
+    if (!mem->cnt)
+        return -CMA_ENOMEM;
+    cma_phys_t dram_end = mem->regions[mem->cnt - 1].base + mem->regions[mem->cnt - 1].size;
+    if (!limit || limit > dram_end)
+        limit = dram_end;
+    if (base) {
+        if (base + size < base || base + size > limit || !cma__memblock_is_memory(&mm->mb, base, size))
+            return -CMA_EINVAL;
+        if (cma__memblock_is_reserved(&mm->mb, base, size))
+            return -CMA_EBUSY;
+        if ((r = cma__memblock_reserve(&mm->mb, base, size)))
+            return r;
+    } else if ((r = place_dynamic_locked(mm, size, align, limit, &base))) {
+        return r == -CMA_EINVAL ? -CMA_ENOMEM : r;
+    }
+
+    struct cma_area *a = cma__host_alloc(&mm->host, sizeof *a);
+    uint64_t nbits = pages >> order_per_bit, words = (nbits + 63) / 64;
+    uint64_t *bitmap = a ? cma__host_alloc(&mm->host, words * 8) : NULL;
+    if (!bitmap) {
+        cma__host_free(&mm->host, a, sizeof *a);
+        (void)cma__memblock_free(&mm->mb, base, size);
+        return -CMA_ENOMEM;
+    }
+    a->mm = mm;
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->base_pfn = base >> mm->page_shift;
+    a->count = pages;
+    a->order_per_bit = order_per_bit;
+    a->nbits = nbits;
+    a->bitmap = bitmap;
+    a->available = pages;
+    a->policy = CMA_POLICY_DEFAULT;
+    a->discard = true;
+    if ((r = cma__lock_init(&mm->host, &a->lock)) || (r = cma__lock_init(&mm->host, &a->alloc_lock))) {
+        cma__host_free(&mm->host, bitmap, words * 8);
+        cma__host_free(&mm->host, a, sizeof *a);
+        (void)cma__memblock_free(&mm->mb, base, size);
+        return r;
+    }
+    mm->areas[mm->nr_areas++] = a;
+    mm->metadata_bytes += sizeof *a + words * 8;
+    if (areap)
+        *areap = a;
+    cma__log(&mm->host, CMA_LOG_INFO, "cma: Reserved %llu MiB at 0x%llx for %s",
+             (unsigned long long)(size >> 20), (unsigned long long)base, a->name);
+    return 0;
+}
+
+int cma_declare_contiguous(struct cma_mm *mm, const char *name, uint64_t size, cma_phys_t base,
+                           cma_phys_t limit, uint64_t alignment, unsigned order_per_bit,
+                           struct cma_area **areap)
+{
+    int r;
+    if (!mm)
+        return -CMA_EINVAL;
+    cma__mm_lock(mm);
+    r = declare_locked(mm, name, size, base, limit, alignment, order_per_bit, areap);
+    cma__mm_unlock(mm);
+    return r;
+}
+
+bool cma__pfn_in_area(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    for (unsigned i = 0; i < mm->nr_areas; i++)
+        if (pfn - mm->areas[i]->base_pfn < mm->areas[i]->count)
+            return true;
+    return false;
+}
+
+cma_pfn_t cma__area_end_containing(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    for (unsigned i = 0; i < mm->nr_areas; i++)
+        if (pfn - mm->areas[i]->base_pfn < mm->areas[i]->count)
+            return mm->areas[i]->base_pfn + mm->areas[i]->count;
+    return 0;
+}
+
+void cma__areas_activate_locked(struct cma_mm *mm)
+{
+    for (unsigned i = 0; i < mm->nr_areas; i++) {
+        const struct cma_area *a = mm->areas[i];
+        for (uint64_t off = 0; off < a->count; off += 1ull << mm->pb_order)
+            cma__pb_set_type_locked(mm, a->base_pfn + off, CMA_MIGRATE_CMA);
+    }
+}
+
+void cma__areas_fini(struct cma_mm *mm)
+{
+    for (unsigned i = 0; i < mm->nr_areas; i++) {
+        struct cma_area *a = mm->areas[i];
+        cma__lock_fini(&mm->host, &a->lock);
+        cma__lock_fini(&mm->host, &a->alloc_lock);
+        cma__host_free(&mm->host, a->bitmap, (a->nbits + 63) / 64 * 8);
+        cma__host_free(&mm->host, a, sizeof *a);
+        mm->areas[i] = NULL;
+    }
+    mm->nr_areas = 0;
+}
+
+/* ---- lookups and settings -------------------------------------------------------------------- */
+
+struct cma_area *cma_area_lookup(struct cma_mm *mm, const char *name)
+{
+    if (!mm || !name)
+        return NULL;
+    for (unsigned i = 0; i < mm->nr_areas; i++)
+        if (!strcmp(mm->areas[i]->name, name))
+            return mm->areas[i];
+    return NULL;
+}
+
+struct cma_area *cma_area_at(struct cma_mm *mm, unsigned i)
+{
+    return mm && i < mm->nr_areas ? mm->areas[i] : NULL;
+}
+
+const char *cma_area_name(const struct cma_area *area) { return area ? area->name : NULL; }
+
+int cma_area_set_policy(struct cma_area *area, enum cma_policy policy)
+{
+    if (!area || (policy != CMA_POLICY_DEFAULT && policy != CMA_POLICY_LINUX))
+        return -CMA_EINVAL;
+    cma__lock(&area->mm->host, &area->alloc_lock);
+    area->policy = policy;
+    cma__unlock(&area->mm->host, &area->alloc_lock);
+    return 0;
+}
+
+int cma_area_set_discard(struct cma_area *area, bool enable)
+{
+    if (!area)
+        return -CMA_EINVAL;
+    cma__lock(&area->mm->host, &area->alloc_lock);
+    area->discard = enable;
+    cma__unlock(&area->mm->host, &area->alloc_lock);
+    return 0;
+}
+
+/* ---- allocation ------------------------------------------------------------------------------- */
+
+struct window_cost {
+    bool excluded;
+    cma_pfn_t blocker;
+    uint64_t cost;
+};
+
+/* Prices clearing [from, to) (inside span s). Caller holds mm->lock. */
+static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from,
+                               cma_pfn_t to, bool discard, struct window_cost *wc)
+{
+    wc->excluded = false;
+    wc->cost = 0;
+    for (cma_pfn_t pfn = from; pfn < to;) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        const struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
+        uint8_t f = p ? cma__page_flags(p) : PS_RESERVED;
+        if ((f & PS_MASK) == PS_ALLOC) {
+            unsigned slot = atomic_load_explicit(&((struct cma_page *)p)->ops, memory_order_relaxed);
+            uint64_t n = 1ull << p->order;
+            if (!slot || (f & PF_PINNED)) {
+                wc->excluded = true;
+            } else if (discard && (f & PF_CLEAN) && mm->ops_table[slot]->discard) {
+                wc->cost += 1;
+            } else {
+                wc->cost += 4 * n + 1;
+                if (f & (PF_REFD | PF_MIGRATING))
+                    wc->cost += 1024;
+            }
+        } else if ((f & PS_MASK) == PS_CONTIG || (f & PS_MASK) == PS_RESERVED) {
+            wc->excluded = true;
+        }
+        if (wc->excluded) {
+            wc->blocker = pfn;
+            return;
+        }
+        pfn = head + (1ull << p->order);
+    }
+}
+
+struct alloc_ctx {
+    struct cma_area *area;
+    uint64_t count, nbits, mask, offset;
+    uint64_t start_bit;    /* where the search begins (bulk keeps a cursor) */
+    struct cma__contig_req req;
+    cma_pfn_t pfn;         /* out */
+    uint64_t end_bit;      /* out: one past the allocated window */
+};
+
+static cma_pfn_t bit_pfn(const struct cma_area *a, uint64_t bit) { return a->base_pfn + (bit << a->order_per_bit); }
+
+/* Claims the window at bit (area->lock held), clears it (lock dropped), gives it back on failure. */
+static int try_window(struct alloc_ctx *c, uint64_t bit)
+{
+    struct cma_area *a = c->area;
+    struct cma_mm *mm = a->mm;
+    bits_assign(a->bitmap, bit, c->nbits, true);
+    a->available -= c->count;
+    cma__unlock(&mm->host, &a->lock);
+
+    cma_pfn_t pfn = bit_pfn(a, bit);
+    c->req.cma_mode = true;
+    c->req.allow_discard = a->policy == CMA_POLICY_DEFAULT && a->discard;
+    int r = cma__alloc_contig_range(mm, pfn, pfn + c->count, &c->req);
+
+    cma__lock(&mm->host, &a->lock);
+    if (r == 0) {
+        c->pfn = pfn;
+        c->end_bit = bit + c->nbits;
+        return 0;
+    }
+    bits_assign(a->bitmap, bit, c->nbits, false);
+    a->available += c->count;
+    return r;
+}
+
+/* Linux's loop. Called and returns with area->lock held. */
+static int alloc_linux(struct alloc_ctx *c)
+{
+    struct cma_area *a = c->area;
+    uint64_t start = c->start_bit;
+    int ret = -CMA_ENOSPC;
+    for (;;) {
+        if (c->count > a->available)
+            return ret;
+        uint64_t bit = find_zero_area(a->bitmap, a->nbits, start, c->nbits, c->mask, c->offset);
+        if (bit + c->nbits > a->nbits)
+            return ret;
+        int r = try_window(c, bit);
+        if (r != -CMA_EBUSY)
+            return r;
+        ret = r;
+        a->retries++;
+        start = bit + c->mask + 1; /* one alignment step further, overlapping the busy window */
+    }
+}
+
+/* libcma's loop. Called and returns with area->lock held. */
+static int alloc_default(struct alloc_ctx *c)
+{
+    struct cma_area *a = c->area;
+    struct cma_mm *mm = a->mm;
+    const struct cma_span *s = cma__span_of_pfn(mm, a->base_pfn);
+    const uint64_t stride = (c->nbits + c->mask) & ~c->mask;
+    uint64_t start = c->start_bit;
+    int ret = -CMA_ENOSPC;
+    for (;;) {
+        uint64_t best = UINT64_MAX, best_cost = UINT64_MAX, next = start;
+        unsigned viable = 0;
+        bool any = false;
+        if (c->count > a->available)
+            return ret;
+        while (viable < 8) {
+            uint64_t bit = find_zero_area(a->bitmap, a->nbits, next, c->nbits, c->mask, c->offset);
+            if (bit + c->nbits > a->nbits)
+                break;
+            struct window_cost wc;
+            any = true;
+            cma__mm_lock(mm);
+            window_cost_locked(mm, s, bit_pfn(a, bit), bit_pfn(a, bit) + c->count,
+                               a->discard, &wc);
+            cma__mm_unlock(mm);
+            if (wc.excluded) { /* skip past the page that can never move */
+                next = ((wc.blocker - a->base_pfn) >> a->order_per_bit) + 1;
+                continue;
+            }
+            viable++;
+            if (wc.cost < best_cost) {
+                best = bit;
+                best_cost = wc.cost;
+            }
+            if (wc.cost == 0)
+                break;
+            next = bit + stride;
+        }
+        if (best == UINT64_MAX)
+            return any ? -CMA_EBUSY : ret;
+        int r = try_window(c, best);
+        if (r != -CMA_EBUSY)
+            return r;
+        ret = r;
+        a->retries++;
+        uint64_t past = best + 1;
+        if (c->req.busy_pfn != CMA_PFN_NONE && c->req.busy_pfn >= a->base_pfn)
+            past = ((c->req.busy_pfn - a->base_pfn) >> a->order_per_bit) + 1;
+        start = past > best ? past : best + 1;
+    }
+}
+
+static unsigned log2_bucket(uint64_t ns)
+{
+    unsigned b = ns ? cma__fls64(ns) : 0;
+    return b < CMA_LATENCY_BUCKETS ? b : CMA_LATENCY_BUCKETS - 1;
+}
+
+/* One allocation with counters. c->start_bit set by the caller. */
+static int area_alloc(struct alloc_ctx *c, unsigned align_order)
+{
+    struct cma_area *a = c->area;
+    struct cma_mm *mm = a->mm;
+    const uint64_t opb = a->order_per_bit;
+    uint64_t t0 = mm->host.h.now_ns(mm->host.h.ctx);
+    int r;
+
+    c->nbits = (c->count + (1ull << opb) - 1) >> opb;
+    c->mask = align_order <= opb ? 0 : (1ull << (align_order - opb)) - 1;
+    c->offset = (a->base_pfn & ((1ull << align_order) - 1)) >> opb;
+    c->req = (struct cma__contig_req){0};
+    cma__lock(&mm->host, &a->alloc_lock);
+    cma__lock(&mm->host, &a->lock);
+    r = a->policy == CMA_POLICY_LINUX ? alloc_linux(c) : alloc_default(c);
+    uint64_t dt = mm->host.h.now_ns(mm->host.h.ctx) - t0;
+    if (r == 0) {
+        a->alloc_pages_success += c->count;
+        a->alloc_calls_success++;
+    } else {
+        a->alloc_pages_fail += c->count;
+        a->alloc_calls_fail++;
+    }
+    a->pages_migrated += c->req.migrated;
+    a->pages_discarded += c->req.discarded;
+    a->latency_ns_total += dt;
+    a->latency_hist[log2_bucket(dt)]++;
+    cma__unlock(&mm->host, &a->lock);
+    cma__unlock(&mm->host, &a->alloc_lock);
+    return r;
+}
+
+int cma_alloc(struct cma_area *area, size_t count, unsigned align_order, cma_pfn_t *pfnp)
+{
+    if (pfnp)
+        *pfnp = CMA_PFN_NONE;
+    if (!area || !pfnp || !count || count > area->count || align_order > 30)
+        return -CMA_EINVAL;
+    if (!area->mm->online)
+        return -CMA_EPERM;
+    struct alloc_ctx c = {.area = area, .count = count, .start_bit = 0};
+    int r = area_alloc(&c, align_order);
+    if (!r)
+        *pfnp = c.pfn;
+    return r;
+}
+
+int cma_alloc_bulk(struct cma_area *area, unsigned order, size_t nr, cma_pfn_t *pfns, size_t *nr_done)
+{
+    if (nr_done)
+        *nr_done = 0;
+    if (!area || !pfns || !nr_done || !nr || order > 30 || (1ull << order) > area->count)
+        return -CMA_EINVAL;
+    if (!area->mm->online)
+        return -CMA_EPERM;
+    struct alloc_ctx c = {.area = area, .count = 1ull << order, .start_bit = 0};
+    int r = 0;
+    size_t done = 0;
+    while (done < nr) {
+        r = area_alloc(&c, order);
+        if (r)
+            break;
+        pfns[done++] = c.pfn;
+        c.start_bit = c.end_bit; /* busy chunks behind us stay skipped: no quadratic rescans */
+    }
+    *nr_done = done;
+    return done ? 0 : r;
+}
+
+int cma_release(struct cma_area *area, cma_pfn_t pfn, size_t count)
+{
+    if (!area || !count || pfn < area->base_pfn || count > area->count ||
+        pfn - area->base_pfn > area->count - count)
+        return -CMA_EINVAL;
+    struct cma_mm *mm = area->mm;
+    const uint64_t opb = area->order_per_bit;
+    uint64_t off = pfn - area->base_pfn;
+    if (off & ((1ull << opb) - 1))
+        return -CMA_EINVAL;
+    uint64_t bit = off >> opb, nbits = (count + (1ull << opb) - 1) >> opb;
+    int r;
+    cma__lock(&mm->host, &area->lock);
+    if (find_next(area->bitmap, bit + nbits, bit, false) < bit + nbits) {
+        r = -CMA_EFAULT;
+    } else {
+        cma__mm_lock(mm);
+        r = cma__free_contig_locked(mm, pfn, count);
+        cma__mm_unlock(mm);
+        if (!r) {
+            bits_assign(area->bitmap, bit, nbits, false);
+            area->available += count;
+            area->release_pages_success += count;
+        }
+    }
+    cma__unlock(&mm->host, &area->lock);
+    return r;
+}
+
+/* ---- introspection ---------------------------------------------------------------------------- */
+
+static uint64_t largest_free_chunk(const struct cma_area *a)
+{
+    uint64_t best = 0, b = 0;
+    while (b < a->nbits) {
+        uint64_t z = find_next(a->bitmap, a->nbits, b, false);
+        if (z >= a->nbits)
+            break;
+        uint64_t o = find_next(a->bitmap, a->nbits, z, true);
+        if (o - z > best)
+            best = o - z;
+        b = o;
+    }
+    return best << a->order_per_bit;
+}
+
+int cma_area_get_stats(const struct cma_area *area, struct cma_area_stats *st)
+{
+    if (!area || !st)
+        return -CMA_EINVAL;
+    struct cma_area *a = (struct cma_area *)area; /* the lock is mutable state */
+    memset(st, 0, sizeof *st);
+    cma__lock(&a->mm->host, &a->lock);
+    st->name = a->name;
+    st->base_pfn = a->base_pfn;
+    st->count = a->count;
+    st->available = a->available;
+    st->order_per_bit = a->order_per_bit;
+    st->alloc_pages_success = a->alloc_pages_success;
+    st->alloc_pages_fail = a->alloc_pages_fail;
+    st->release_pages_success = a->release_pages_success;
+    st->alloc_calls_success = a->alloc_calls_success;
+    st->alloc_calls_fail = a->alloc_calls_fail;
+    st->retries = a->retries;
+    st->pages_migrated = a->pages_migrated;
+    st->pages_discarded = a->pages_discarded;
+    st->largest_free_chunk = largest_free_chunk(a);
+    st->latency_ns_total = a->latency_ns_total;
+    memcpy(st->latency_hist, a->latency_hist, sizeof st->latency_hist);
+    cma__unlock(&a->mm->host, &a->lock);
+    return 0;
+}
+
+int cma__area_format(const struct cma_area *area, char *buf, size_t len, bool with_bitmap)
+{
+    struct cma_area_stats st;
+    size_t pos = 0;
+    int r = cma_area_get_stats(area, &st);
+    if (r)
+        return r;
+#define OUT(...)                                                                                   \
+    do {                                                                                           \
+        int n_ = snprintf(pos < len ? buf + pos : NULL, pos < len ? len - pos : 0, __VA_ARGS__);   \
+        if (n_ < 0)                                                                                \
+            return -CMA_EINVAL;                                                                    \
+        pos += (size_t)n_;                                                                         \
+    } while (0)
+    OUT("%s/alloc_pages_success %llu\n", st.name, (unsigned long long)st.alloc_pages_success);
+    OUT("%s/alloc_pages_fail %llu\n", st.name, (unsigned long long)st.alloc_pages_fail);
+    OUT("%s/release_pages_success %llu\n", st.name, (unsigned long long)st.release_pages_success);
+    OUT("%s/total_pages %llu\n", st.name, (unsigned long long)st.count);
+    OUT("%s/available_pages %llu\n", st.name, (unsigned long long)st.available);
+    OUT("%s/base_pfn 0x%llx\n", st.name, (unsigned long long)st.base_pfn);
+    OUT("%s/order_per_bit %llu\n", st.name, (unsigned long long)st.order_per_bit);
+    OUT("%s/used %llu\n", st.name, (unsigned long long)(st.count - st.available));
+    OUT("%s/maxchunk %llu\n", st.name, (unsigned long long)st.largest_free_chunk);
+    OUT("%s/pages_migrated %llu\n", st.name, (unsigned long long)st.pages_migrated);
+    OUT("%s/pages_discarded %llu\n", st.name, (unsigned long long)st.pages_discarded);
+    OUT("%s/retries %llu\n", st.name, (unsigned long long)st.retries);
+    OUT("%s/alloc_calls %llu ok %llu failed\n", st.name, (unsigned long long)st.alloc_calls_success,
+        (unsigned long long)st.alloc_calls_fail);
+    if (with_bitmap) {
+        struct cma_area *a = (struct cma_area *)area;
+        cma__lock(&a->mm->host, &a->lock);
+        OUT("%s/bitmap", st.name);
+        for (uint64_t b = 0; b < a->nbits;) {
+            bool used = bit_test(a->bitmap, b);
+            uint64_t e = find_next(a->bitmap, a->nbits, b, !used);
+            OUT(" %s:%llu", used ? "used" : "free", (unsigned long long)((e - b) << a->order_per_bit));
+            b = e;
+        }
+        OUT("\n");
+        cma__unlock(&a->mm->host, &a->lock);
+    }
+#undef OUT
+    if (len)
+        buf[pos < len ? pos : len - 1] = '\0';
+    return pos > INT32_MAX ? -CMA_EOVERFLOW : (int)pos;
+}
+
+int cma_area_dump(const struct cma_area *area, char *buf, size_t len)
+{
+    if (!area || (len && !buf))
+        return -CMA_EINVAL;
+    return cma__area_format(area, buf, len, true);
+}
+
+/* ---- invariants (check.c calls this with mm->lock and every area lock held) ------------------- */
+
+int cma__check_areas_locked(const struct cma_mm *mm, char *why, size_t len)
+{
+    for (unsigned i = 0; i < mm->nr_areas; i++) {
+        const struct cma_area *a = mm->areas[i];
+        const struct cma_span *s = cma__span_of_pfn(mm, a->base_pfn);
+        uint64_t set = 0;
+        if (!s || a->base_pfn + a->count > s->base + s->npages) {
+            snprintf(why, len, "I10: area %s is not inside one span", a->name);
+            return -CMA_EFAULT;
+        }
+        for (uint64_t off = 0; off < a->count; off += 1ull << mm->pb_order)
+            if (cma__pb_stored_type(mm, a->base_pfn + off) != CMA_MIGRATE_CMA) {
+                snprintf(why, len, "I10: pageblock at pfn 0x%llx of area %s is not CMA",
+                         (unsigned long long)(a->base_pfn + off), a->name);
+                return -CMA_EFAULT;
+            }
+        for (uint64_t b = 0; b < a->nbits; b++)
+            set += bit_test(a->bitmap, b);
+        if (a->available > a->count || a->count - a->available > set << a->order_per_bit) {
+            snprintf(why, len, "I10: area %s available %llu of %llu with %llu bits set", a->name,
+                     (unsigned long long)a->available, (unsigned long long)a->count,
+                     (unsigned long long)set);
+            return -CMA_EFAULT;
+        }
+        /* every contiguously allocated page of the area is under a set bit */
+        for (cma_pfn_t pfn = a->base_pfn; pfn < a->base_pfn + a->count;) {
+            const struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+            if (cma__page_state(p) == PS_CONTIG &&
+                !bit_test(a->bitmap, (pfn - a->base_pfn) >> a->order_per_bit)) {
+                snprintf(why, len, "I10: pfn 0x%llx of area %s is allocated but its bit is clear",
+                         (unsigned long long)pfn, a->name);
+                return -CMA_EFAULT;
+            }
+            pfn += cma__page_state(p) == PS_TAIL ? 1 : 1ull << p->order;
+        }
+    }
+    /* no CMA pageblock outside the areas */
+    for (uint64_t b = 0; b < mm->nr_pageblocks; b++) {
+        uint8_t v = atomic_load_explicit(&mm->pageblocks[b], memory_order_relaxed);
+        cma_pfn_t pfn = (mm->pb_first + b) << mm->pb_order;
+        if (!(v & PB_HOLE) && (v & PB_TYPE_MASK) == CMA_MIGRATE_CMA && !cma__pfn_in_area(mm, pfn)) {
+            snprintf(why, len, "I10: CMA pageblock at pfn 0x%llx belongs to no area",
+                     (unsigned long long)pfn);
+            return -CMA_EFAULT;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,295 @@
+/*
+ * contig.c - alloc_contig_range and friends: clearing and taking an exact range of pages.
+ *
+ * cma__alloc_contig_range(start, end), step by step (reference §5, with its races closed):
+ *   1. isolate the pageblocks of the range (isolate.c): refuses at once when something unmovable
+ *      is inside, and drains every CPU cache;
+ *   2. migration rounds: walk the range, migrate (or drop, if clean and allowed) every allocated
+ *      block; a round that leaves something behind is retried, and five rounds in a row without
+ *      progress give -EBUSY (Linux's limit); an unmovable block is -EBUSY at once, no target -ENOMEM;
+ *   3. verify every page of the range is a free block on the ISOLATE lists;
+ *   4. take the free blocks: pieces inside [start, end) become PS_CONTIG blocks (the range's
+ *      natural aligned decomposition, so a 256 MiB range is a few dozen heads, not 65536 pages);
+ *      pieces of straddling buddies outside the range are freed again;
+ *   5. undo the isolation, on success and on failure alike.
+ * A contiguous range is freed piecewise by cma_free_contig_range, which splits PS_CONTIG blocks
+ * at the edges of a partial release.
+ */
+#include "internal/internal.h"
+
+/* Largest aligned block starting at pfn that fits in [pfn, end). */
+static unsigned fit_order(const struct cma_mm *mm, cma_pfn_t pfn, cma_pfn_t end)
+{
+    unsigned o = pfn ? cma__ffs64(pfn) : mm->max_order;
+    if (o > mm->max_order)
+        o = mm->max_order;
+    while ((1ull << o) > end - pfn)
+        o--;
+    return o;
+}
+
+/* Writes [from, to) as PS_CONTIG blocks. Descriptors inside must be tails. Caller holds mm->lock. */
+static void mark_contig_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from, cma_pfn_t to)
+{
+    while (from < to) {
+        unsigned o = fit_order(mm, from, to);
+        struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(from - s->base));
+        p->order = (uint8_t)o;
+        cma__page_set_flags(p, PS_CONTIG);
+        from += 1ull << o;
+    }
+}
+
+/* Frees [from, to) (tails, or PS_CONTIG heads to be cleared) back to the buddy. */
+static void free_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from, cma_pfn_t to)
+{
+    while (from < to) {
+        unsigned o = fit_order(mm, from, to);
+        cma__page_clear(cma__page(mm, s->idx + (uint32_t)(from - s->base)));
+        cma__free_block_locked(mm, from, o, false);
+        from += 1ull << o;
+    }
+}
+
+/* Next block head in [pfn, end) whose state is not free (PS_BUDDY), or CMA_PFN_NONE. */
+static cma_pfn_t next_busy_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
+                                  cma_pfn_t end, unsigned *statep)
+{
+    while (pfn < end) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        if (idx == CMA_IDX_NIL) {
+            *statep = PS_TAIL;
+            return pfn;
+        }
+        const struct cma_page *p = cma__page(mm, idx);
+        unsigned st = cma__page_state(p);
+        if (st != PS_BUDDY) {
+            *statep = st;
+            return head;
+        }
+        pfn = head + (1ull << p->order);
+    }
+    return CMA_PFN_NONE;
+}
+
+/* Step 2: the migration rounds. */
+static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start, cma_pfn_t end,
+                         struct cma__contig_req *req)
+{
+    struct cma__migrate_ctl ctl = {.allow_discard = req->allow_discard,
+                                   .target_mt = CMA_MIGRATE_MOVABLE};
+    unsigned idle_rounds = 0;
+    int r = 0;
+    for (;;) {
+        bool left = false, progress = false;
+        cma_pfn_t pfn = start, first_left = CMA_PFN_NONE;
+        for (;;) {
+            unsigned st;
+            cma__mm_lock(mm);
+            pfn = next_busy_locked(mm, s, pfn, end, &st);
+            unsigned order = pfn == CMA_PFN_NONE || st == PS_TAIL
+                                 ? 0 : cma__page(mm, s->idx + (uint32_t)(pfn - s->base))->order;
+            cma__mm_unlock(mm);
+            if (pfn == CMA_PFN_NONE)
+                break;
+            if (st == PS_PCP) {
+                /* Cannot happen after the drain (pcp.c); drained again rather than trusted. */
+                cma__pcp_drain_all(mm);
+                left = true;
+                continue;
+            }
+            if (st != PS_ALLOC) {
+                req->busy_pfn = pfn < start ? start : pfn;
+                return -CMA_EBUSY;
+            }
+            cma_pfn_t npfn;
+            r = cma__migrate_block(mm, pfn, &ctl, &npfn);
+            if (r == 0) {
+                progress = true;
+            } else if (r == -CMA_EAGAIN) {
+                left = true;
+                if (first_left == CMA_PFN_NONE)
+                    first_left = pfn < start ? start : pfn;
+            } else {
+                req->busy_pfn = pfn < start ? start : pfn;
+                goto out;
+            }
+            pfn += 1ull << order;
+        }
+        r = 0;
+        if (!left)
+            break;
+        if (progress) {
+            idle_rounds = 0;
+        } else if (++idle_rounds >= 5) {
+            req->busy_pfn = first_left;
+            r = -CMA_EBUSY;
+            break;
+        }
+        mm->host.h.relax(mm->host.h.ctx);
+    }
+out:
+    req->migrated += ctl.migrated;
+    req->discarded += ctl.discarded;
+    return r;
+}
+
+/* Steps 3 and 4 under one lock hold: verify, then take. */
+static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
+                             cma_pfn_t end, struct cma__contig_req *req)
+{
+    unsigned st;
+    cma_pfn_t busy = next_busy_locked(mm, s, start, end, &st);
+    if (busy != CMA_PFN_NONE) {
+        req->busy_pfn = busy < start ? start : busy;
+        return -CMA_EBUSY;
+    }
+    cma_pfn_t pfn = start;
+    while (pfn < end) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        struct cma_page *p = cma__page(mm, idx);
+        unsigned order = p->order;
+        cma_pfn_t bend = head + (1ull << order);
+        cma__freelist_del_locked(mm, idx, order, cma__pb_type(mm, head));
+        cma_pfn_t in_from = head < start ? start : head, in_to = bend > end ? end : bend;
+        mark_contig_locked(mm, s, in_from, in_to);
+        free_range_locked(mm, s, head, in_from);
+        free_range_locked(mm, s, in_to, bend);
+        pfn = bend;
+    }
+    return 0;
+}
+
+int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
+                            struct cma__contig_req *req)
+{
+    const struct cma_span *s = cma__span_of_pfn(mm, start);
+    int r;
+    req->busy_pfn = CMA_PFN_NONE;
+    if (start >= end || !s || end > s->base + s->npages)
+        return -CMA_EINVAL;
+    r = cma__isolate_range(mm, start, end, req->cma_mode, &req->busy_pfn);
+    if (r)
+        return r;
+    r = migrate_range(mm, s, start, end, req);
+    if (!r) {
+        cma__mm_lock(mm);
+        r = take_range_locked(mm, s, start, end, req);
+        cma__mm_unlock(mm);
+    }
+    cma__undo_isolate_range(mm, start, end);
+    return r;
+}
+
+int cma_alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end)
+{
+    struct cma__contig_req req = {.cma_mode = false, .allow_discard = true};
+    if (!mm)
+        return -CMA_EINVAL;
+    if (!mm->online)
+        return -CMA_EPERM;
+    return cma__alloc_contig_range(mm, start, end, &req);
+}
+
+/* Makes pfn a PS_CONTIG block boundary by splitting the PS_CONTIG block that straddles it. */
+static void contig_cut_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn)
+{
+    cma_pfn_t head;
+    uint32_t idx = cma__block_head(mm, s, pfn, &head);
+    if (idx == CMA_IDX_NIL || head == pfn)
+        return;
+    cma_pfn_t bend = head + (1ull << cma__page(mm, idx)->order);
+    cma__page_clear(cma__page(mm, idx));
+    mark_contig_locked(mm, s, head, pfn);
+    mark_contig_locked(mm, s, pfn, bend);
+}
+
+int cma__free_contig_locked(struct cma_mm *mm, cma_pfn_t start, uint64_t count)
+{
+    const struct cma_span *s = cma__span_of_pfn(mm, start);
+    cma_pfn_t end = start + count, pfn = start;
+    if (!count || !s || end < start || end > s->base + s->npages)
+        return -CMA_EINVAL;
+    /* Validate everything before changing anything. */
+    while (pfn < end) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        if (idx == CMA_IDX_NIL || cma__page_state(cma__page(mm, idx)) != PS_CONTIG)
+            return -CMA_EFAULT;
+        pfn = head + (1ull << cma__page(mm, idx)->order);
+    }
+    contig_cut_locked(mm, s, start);
+    if (end < s->base + s->npages)
+        contig_cut_locked(mm, s, end);
+    for (pfn = start; pfn < end;) {
+        struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+        unsigned o = p->order;
+        cma__page_clear(p);
+        cma__free_block_locked(mm, pfn, o, false);
+        pfn += 1ull << o;
+    }
+    return 0;
+}
+
+int cma_free_contig_range(struct cma_mm *mm, cma_pfn_t start, size_t count)
+{
+    int r;
+    if (!mm)
+        return -CMA_EINVAL;
+    if (!mm->online)
+        return -CMA_EPERM;
+    cma__mm_lock(mm);
+    r = cma__free_contig_locked(mm, start, count);
+    cma__mm_unlock(mm);
+    return r;
+}
+
+/* Can [c, c + count) be tried at all? Returns CMA_PFN_NONE, or a pfn to skip past. */
+static cma_pfn_t candidate_blocker_locked(const struct cma_mm *mm, const struct cma_span *s,
+                                          cma_pfn_t c, uint64_t count)
+{
+    const uint64_t pbn = 1ull << mm->pb_order;
+    for (cma_pfn_t pb = c & ~(pbn - 1); pb < c + count; pb += pbn) {
+        uint8_t v = cma__pb_raw(mm, pb);
+        if ((v & PB_ISOLATE) || (v & PB_TYPE_MASK) == CMA_MIGRATE_CMA)
+            return pb + pbn - 1;
+    }
+    return cma__find_unmovable_locked(mm, s, c, c + count);
+}
+
+int cma_alloc_contig_pages(struct cma_mm *mm, size_t count, unsigned align_order, cma_pfn_t *pfnp)
+{
+    if (pfnp)
+        *pfnp = CMA_PFN_NONE;
+    if (!mm || !pfnp || !count || align_order > 30)
+        return -CMA_EINVAL;
+    if (!mm->online)
+        return -CMA_EPERM;
+    const uint64_t align = 1ull << align_order;
+    for (unsigned i = 0; i < mm->nspans; i++) {
+        const struct cma_span *s = &mm->spans[i];
+        cma_pfn_t end = s->base + s->npages;
+        cma_pfn_t c = (s->base + align - 1) & ~(align - 1);
+        while (c + count <= end && c + count > c) {
+            cma__mm_lock(mm);
+            cma_pfn_t blocker = candidate_blocker_locked(mm, s, c, count);
+            cma__mm_unlock(mm);
+            if (blocker == CMA_PFN_NONE) {
+                struct cma__contig_req req = {.cma_mode = false, .allow_discard = true};
+                int r = cma__alloc_contig_range(mm, c, c + count, &req);
+                if (r == 0) {
+                    *pfnp = c;
+                    return 0;
+                }
+                if (r == -CMA_ENOMEM)
+                    return r;
+                blocker = req.busy_pfn == CMA_PFN_NONE ? c : req.busy_pfn;
+            }
+            /* Skip past the obstacle instead of stepping one alignment unit (reference §9.2). */
+            c = ((blocker + 1) + align - 1) & ~(align - 1);
+        }
+    }
+    return -CMA_ENOMEM;
+}

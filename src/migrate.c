@@ -1,0 +1,451 @@
+/*
+ * migrate.c - movable pages: owner registration, clean marks, short-term references, long-term pins,
+ * and the migration of one allocated block.
+ *
+ * Migration of a block (cma__migrate_block), in order:
+ *   1. under mm->lock: the block must be a live PS_ALLOC head with movable ops, not pinned and not
+ *      referenced; PF_MIGRATING is set by compare-and-swap, which makes a concurrent cma_free_pages
+ *      of it fail with -EBUSY and cma_page_get return -EAGAIN until migration ends;
+ *   2. the owner's isolate callback (no lock held) may refuse: transient failure;
+ *   3. a clean block whose owner has discard is dropped if the caller allows it: no copy;
+ *   4. a target of the same order is taken straight from the buddy lists with alloc_cma = false, so
+ *      it is never in a CMA pageblock, and never in an isolated one (their free pages sit on the
+ *      ISOLATE lists); pin migrations ask for an UNMOVABLE target, contiguous ones for MOVABLE;
+ *   5. contents are copied (backed mode), the owner's migrate callback switches its references;
+ *   6. under mm->lock the target inherits ops, owner and the clean mark, and the source is freed
+ *      (onto the ISOLATE list if its pageblock is isolated). On failure the target is freed, the
+ *      source unmarked and the owner's putback called.
+ * Every outcome leaves each page with exactly one owner: the source, the target, or the buddy.
+ *
+ * Pins: counts live in a small open-addressed hash keyed by memmap index (types.h), so the memory
+ * map entry stays 12 bytes; PF_PINNED marks heads that have an entry.
+ */
+#include "internal/internal.h"
+
+#include <string.h>
+
+#define PIN_TOMB (CMA_IDX_NIL - 1)
+
+/* ---- head lookup ------------------------------------------------------------------------------- */
+
+int cma__alloc_head_locked(const struct cma_mm *mm, cma_pfn_t pfn, uint32_t *idxp, cma_pfn_t *headp)
+{
+    const struct cma_span *s = mm->online ? cma__span_of_pfn(mm, pfn) : NULL;
+    if (!s)
+        return -CMA_EINVAL;
+    for (unsigned o = 0; o <= mm->max_order; o++) {
+        cma_pfn_t h = pfn & ~((1ull << o) - 1);
+        if (h < s->base)
+            break;
+        uint32_t idx = s->idx + (uint32_t)(h - s->base);
+        const struct cma_page *p = cma__page(mm, idx);
+        unsigned st = cma__page_state(p);
+        if (st == PS_TAIL)
+            continue;
+        if (st != PS_ALLOC || h + (1ull << p->order) <= pfn)
+            return -CMA_EFAULT;
+        *idxp = idx;
+        *headp = h;
+        return 0;
+    }
+    return -CMA_EFAULT;
+}
+
+static int ops_slot_locked(struct cma_mm *mm, const struct cma_movable_ops *ops)
+{
+    for (unsigned i = 1; i <= mm->nr_ops; i++)
+        if (mm->ops_table[i] == ops)
+            return (int)i;
+    if (mm->nr_ops == CMA_MAX_MOVABLE_OPS)
+        return -CMA_ENOSPC;
+    mm->ops_table[++mm->nr_ops] = ops;
+    return (int)mm->nr_ops;
+}
+
+int cma_page_set_movable(struct cma_mm *mm, cma_pfn_t pfn, const struct cma_movable_ops *ops,
+                         void *owner)
+{
+    uint32_t idx;
+    cma_pfn_t head;
+    int r, slot = 0;
+    if (!mm || (ops && !ops->migrate))
+        return -CMA_EINVAL;
+    cma__mm_lock(mm);
+    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+    if (!r && (cma__page_flags(cma__page(mm, idx)) & PF_MIGRATING))
+        r = -CMA_EBUSY;
+    if (!r && ops && (slot = ops_slot_locked(mm, ops)) < 0)
+        r = slot;
+    if (!r) {
+        struct cma_page *p = cma__page(mm, idx);
+        uintptr_t o = ops ? (uintptr_t)owner : 0;
+        p->lo = (uint32_t)o;
+        p->hi = (uint32_t)((uint64_t)o >> 32);
+        atomic_store_explicit(&p->ops, (uint8_t)slot, memory_order_relaxed);
+    }
+    cma__mm_unlock(mm);
+    return r;
+}
+
+/* Sets or clears flag bits on the live block containing pfn. */
+static int update_flags(struct cma_mm *mm, cma_pfn_t pfn, uint8_t set, uint8_t clear)
+{
+    uint32_t idx;
+    cma_pfn_t head;
+    int r;
+    if (!mm)
+        return -CMA_EINVAL;
+    cma__mm_lock(mm);
+    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+    if (!r) {
+        struct cma_page *p = cma__page(mm, idx);
+        atomic_fetch_or_explicit(&p->flags, set, memory_order_relaxed);
+        atomic_fetch_and_explicit(&p->flags, (uint8_t)~clear, memory_order_relaxed);
+    }
+    cma__mm_unlock(mm);
+    return r;
+}
+
+int cma_page_set_clean(struct cma_mm *mm, cma_pfn_t pfn, bool clean)
+{
+    return clean ? update_flags(mm, pfn, PF_CLEAN, 0) : update_flags(mm, pfn, 0, PF_CLEAN);
+}
+
+int cma_page_get(struct cma_mm *mm, cma_pfn_t pfn)
+{
+    uint32_t idx;
+    cma_pfn_t head;
+    int r;
+    if (!mm)
+        return -CMA_EINVAL;
+    cma__mm_lock(mm);
+    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+    if (!r) {
+        struct cma_page *p = cma__page(mm, idx);
+        uint8_t refs = atomic_load_explicit(&p->refs, memory_order_relaxed);
+        if (cma__page_flags(p) & PF_MIGRATING)
+            r = -CMA_EAGAIN;
+        else if (refs == UINT8_MAX)
+            r = -CMA_EOVERFLOW;
+        else {
+            atomic_store_explicit(&p->refs, (uint8_t)(refs + 1), memory_order_relaxed);
+            atomic_fetch_or_explicit(&p->flags, PF_REFD, memory_order_relaxed);
+        }
+    }
+    cma__mm_unlock(mm);
+    return r;
+}
+
+int cma_page_put(struct cma_mm *mm, cma_pfn_t pfn)
+{
+    uint32_t idx;
+    cma_pfn_t head;
+    int r;
+    if (!mm)
+        return -CMA_EINVAL;
+    cma__mm_lock(mm);
+    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+    if (!r) {
+        struct cma_page *p = cma__page(mm, idx);
+        uint8_t refs = atomic_load_explicit(&p->refs, memory_order_relaxed);
+        if (!refs)
+            r = -CMA_EFAULT;
+        else {
+            atomic_store_explicit(&p->refs, (uint8_t)(refs - 1), memory_order_relaxed);
+            if (refs == 1)
+                atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_REFD, memory_order_relaxed);
+        }
+    }
+    cma__mm_unlock(mm);
+    return r;
+}
+
+/* ---- pin counts -------------------------------------------------------------------------------- */
+
+static uint32_t pin_hash(uint32_t idx) { return idx * 2654435761u; }
+
+static struct cma_pin_slot *pin_find_locked(struct cma_mm *mm, uint32_t idx)
+{
+    struct cma_pins *t = &mm->pins;
+    if (!t->cap)
+        return NULL;
+    for (uint32_t i = pin_hash(idx) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        if (t->slots[i].idx == idx)
+            return &t->slots[i];
+        if (t->slots[i].idx == CMA_IDX_NIL)
+            return NULL;
+    }
+}
+
+static int pin_grow_locked(struct cma_mm *mm)
+{
+    struct cma_pins *t = &mm->pins;
+    uint32_t ncap = t->cap ? t->cap * 2 : 64;
+    if ((t->used + t->tombs + 1) * 4 < t->cap * 3)
+        return 0;
+    if (t->used * 4 < t->cap)
+        ncap = t->cap; /* mostly tombstones: rehash in place size */
+    struct cma_pin_slot *ns = cma__host_alloc(&mm->host, ncap * sizeof *ns);
+    if (!ns)
+        return -CMA_ENOMEM;
+    for (uint32_t i = 0; i < ncap; i++)
+        ns[i].idx = CMA_IDX_NIL;
+    for (uint32_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].idx >= PIN_TOMB)
+            continue;
+        uint32_t j = pin_hash(t->slots[i].idx) & (ncap - 1);
+        while (ns[j].idx != CMA_IDX_NIL)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = t->slots[i];
+    }
+    cma__host_free(&mm->host, t->slots, t->cap * sizeof *t->slots);
+    mm->metadata_bytes += (uint64_t)(ncap - t->cap) * sizeof *ns;
+    t->slots = ns;
+    t->cap = ncap;
+    t->tombs = 0;
+    return 0;
+}
+
+static int pin_inc_locked(struct cma_mm *mm, uint32_t idx)
+{
+    struct cma_pin_slot *s = pin_find_locked(mm, idx);
+    if (s) {
+        if (s->count == UINT32_MAX)
+            return -CMA_EOVERFLOW;
+        s->count++;
+        return 0;
+    }
+    int r = pin_grow_locked(mm);
+    if (r)
+        return r;
+    struct cma_pins *t = &mm->pins;
+    uint32_t i = pin_hash(idx) & (t->cap - 1);
+    while (t->slots[i].idx < PIN_TOMB)
+        i = (i + 1) & (t->cap - 1);
+    if (t->slots[i].idx == PIN_TOMB)
+        t->tombs--;
+    t->slots[i].idx = idx;
+    t->slots[i].count = 1;
+    t->used++;
+    atomic_fetch_or_explicit(&cma__page(mm, idx)->flags, PF_PINNED, memory_order_relaxed);
+    return 0;
+}
+
+static int pin_dec_locked(struct cma_mm *mm, uint32_t idx)
+{
+    struct cma_pin_slot *s = pin_find_locked(mm, idx);
+    if (!s)
+        return -CMA_EFAULT;
+    if (--s->count == 0) {
+        s->idx = PIN_TOMB;
+        mm->pins.used--;
+        mm->pins.tombs++;
+        atomic_fetch_and_explicit(&cma__page(mm, idx)->flags, (uint8_t)~PF_PINNED, memory_order_relaxed);
+    }
+    return 0;
+}
+
+uint32_t cma__pin_count_locked(struct cma_mm *mm, uint32_t idx)
+{
+    struct cma_pin_slot *s = pin_find_locked(mm, idx);
+    return s ? s->count : 0;
+}
+
+void cma__pins_fini(struct cma_mm *mm)
+{
+    cma__host_free(&mm->host, mm->pins.slots, mm->pins.cap * sizeof *mm->pins.slots);
+    memset(&mm->pins, 0, sizeof mm->pins);
+}
+
+/* ---- migration ---------------------------------------------------------------------------------- */
+
+/* Takes a free block of `order` for a migration target: buddy lists only (the per-CPU MOVABLE lists
+ * may hold CMA pages), never CMA. Caller holds mm->lock. */
+static uint32_t target_alloc_locked(struct cma_mm *mm, unsigned order, unsigned mt)
+{
+    uint32_t idx = cma__rmqueue_locked(mm, order, mt, false, NULL);
+    if (idx != CMA_IDX_NIL) {
+        struct cma_page *p = cma__page(mm, idx);
+        p->order = (uint8_t)order;
+        cma__page_set_flags(p, PS_ALLOC | PF_MIGRATING);
+    }
+    return idx;
+}
+
+/* Returns a block to the buddy from any owned state. Caller holds mm->lock. */
+static void release_block_locked(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order)
+{
+    cma__page_clear(cma__page(mm, idx));
+    cma__free_block_locked(mm, pfn, order, false);
+}
+
+int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl *ctl,
+                       cma_pfn_t *newpfnp)
+{
+    uint32_t idx, tidx;
+    cma_pfn_t head;
+    struct cma_page *p;
+    const struct cma_movable_ops *ops;
+    void *owner;
+    unsigned order;
+    uint8_t f;
+    int r;
+
+    *newpfnp = CMA_PFN_NONE;
+    cma__mm_lock(mm);
+    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+    if (r || head != pfn) {
+        cma__mm_unlock(mm);
+        return -CMA_EAGAIN; /* freed or changed meanwhile: the caller looks again */
+    }
+    p = cma__page(mm, idx);
+    f = cma__page_flags(p);
+    if (!atomic_load_explicit(&p->ops, memory_order_relaxed) || (f & PF_PINNED)) {
+        cma__mm_unlock(mm);
+        return -CMA_EBUSY;
+    }
+    if ((f & (PF_MIGRATING | PF_REFD)) ||
+        !atomic_compare_exchange_strong_explicit(&p->flags, &f, (uint8_t)(f | PF_MIGRATING),
+                                                 memory_order_acq_rel, memory_order_relaxed)) {
+        cma__mm_unlock(mm);
+        return -CMA_EAGAIN;
+    }
+    ops = mm->ops_table[atomic_load_explicit(&p->ops, memory_order_relaxed)];
+    owner = (void *)(uintptr_t)((uint64_t)p->lo | ((uint64_t)p->hi << 32));
+    order = p->order;
+    cma__mm_unlock(mm);
+
+    if (ops->isolate && ops->isolate(owner, pfn, order) != 0) {
+        atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_MIGRATING, memory_order_release);
+        return -CMA_EAGAIN;
+    }
+    if (ctl->allow_discard && (f & PF_CLEAN) && ops->discard && ops->discard(owner, pfn, order) == 0) {
+        cma__mm_lock(mm);
+        release_block_locked(mm, idx, pfn, order);
+        mm->pgdiscard += 1ull << order;
+        cma__mm_unlock(mm);
+        ctl->discarded += 1ull << order;
+        return 0;
+    }
+
+    cma__mm_lock(mm);
+    tidx = target_alloc_locked(mm, order, ctl->target_mt);
+    cma__mm_unlock(mm);
+    if (tidx == CMA_IDX_NIL) {
+        cma__pcp_drain_all(mm); /* free blocks may sit in per-CPU caches */
+        cma__mm_lock(mm);
+        tidx = target_alloc_locked(mm, order, ctl->target_mt);
+        cma__mm_unlock(mm);
+    }
+    if (tidx == CMA_IDX_NIL) {
+        if (ops->putback)
+            ops->putback(owner, pfn, order);
+        atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_MIGRATING, memory_order_release);
+        cma__mm_lock(mm);
+        mm->pgmigrate_fail += 1ull << order;
+        cma__mm_unlock(mm);
+        return -CMA_ENOMEM;
+    }
+    cma_pfn_t tpfn = cma__idx_to_pfn(mm, tidx);
+    void *src = cma_pfn_to_virt(mm, pfn), *dst = cma_pfn_to_virt(mm, tpfn);
+    if (src && dst)
+        memcpy(dst, src, (size_t)mm->page_size << order);
+    r = ops->migrate(owner, pfn, tpfn, order);
+
+    cma__mm_lock(mm);
+    if (r != 0) {
+        release_block_locked(mm, tidx, tpfn, order);
+        atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_MIGRATING, memory_order_relaxed);
+        mm->pgmigrate_fail += 1ull << order;
+        cma__mm_unlock(mm);
+        if (ops->putback)
+            ops->putback(owner, pfn, order);
+        return -CMA_EAGAIN;
+    }
+    struct cma_page *t = cma__page(mm, tidx);
+    t->lo = p->lo;
+    t->hi = p->hi;
+    atomic_store_explicit(&t->ops, atomic_load_explicit(&p->ops, memory_order_relaxed),
+                          memory_order_relaxed);
+    cma__page_set_flags(t, (uint8_t)(PS_ALLOC | (f & PF_CLEAN)));
+    release_block_locked(mm, idx, pfn, order);
+    mm->pgmigrate_success += 1ull << order;
+    cma__mm_unlock(mm);
+    ctl->migrated += 1ull << order;
+    *newpfnp = tpfn;
+    return 0;
+}
+
+/* ---- long-term pins -------------------------------------------------------------------------- */
+
+/* Would a pin of the block [head, head + 2^order) hold up a CMA area or an isolation? */
+static bool must_move_before_pin(const struct cma_mm *mm, cma_pfn_t head, unsigned order)
+{
+    uint64_t step = 1ull << mm->pb_order, n = 1ull << order;
+    for (uint64_t off = 0; off < n; off += step) {
+        uint8_t v = cma__pb_raw(mm, head + off);
+        if ((v & PB_ISOLATE) || (v & PB_TYPE_MASK) == CMA_MIGRATE_CMA)
+            return true;
+    }
+    return false;
+}
+
+int cma_page_pin_longterm(struct cma_mm *mm, cma_pfn_t pfn, cma_pfn_t *newpfnp)
+{
+    if (!mm || !newpfnp)
+        return -CMA_EINVAL;
+    *newpfnp = CMA_PFN_NONE;
+    for (unsigned tries = 0;; tries++) {
+        uint32_t idx;
+        cma_pfn_t head;
+        cma__mm_lock(mm);
+        int r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+        if (!r && head != pfn)
+            r = -CMA_EFAULT;
+        if (r) {
+            cma__mm_unlock(mm);
+            return r;
+        }
+        if (!must_move_before_pin(mm, pfn, cma__page(mm, idx)->order)) {
+            r = (cma__page_flags(cma__page(mm, idx)) & PF_MIGRATING) ? -CMA_EAGAIN
+                                                                      : pin_inc_locked(mm, idx);
+            cma__mm_unlock(mm);
+            if (r == -CMA_EAGAIN && tries < 100) {
+                mm->host.h.relax(mm->host.h.ctx);
+                continue;
+            }
+            if (!r)
+                *newpfnp = pfn;
+            return r == -CMA_EAGAIN ? -CMA_EBUSY : r;
+        }
+        cma__mm_unlock(mm);
+        /* Move it out of CMA first, to an UNMOVABLE pageblock: a pinned page is unmovable. */
+        struct cma__migrate_ctl ctl = {.allow_discard = false, .target_mt = CMA_MIGRATE_UNMOVABLE};
+        cma_pfn_t npfn;
+        r = cma__migrate_block(mm, pfn, &ctl, &npfn);
+        if (r == 0) {
+            pfn = npfn;
+            continue;
+        }
+        if (r == -CMA_EAGAIN && tries < 100) {
+            mm->host.h.relax(mm->host.h.ctx);
+            continue;
+        }
+        return r == -CMA_ENOMEM ? r : -CMA_EBUSY;
+    }
+}
+
+int cma_page_unpin(struct cma_mm *mm, cma_pfn_t pfn)
+{
+    uint32_t idx;
+    cma_pfn_t head;
+    int r;
+    if (!mm)
+        return -CMA_EINVAL;
+    cma__mm_lock(mm);
+    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+    if (!r)
+        r = pin_dec_locked(mm, idx);
+    cma__mm_unlock(mm);
+    return r;
+}
