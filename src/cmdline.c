@@ -35,11 +35,15 @@
  *                       but cma_declare_contiguous only knows "base 0 = anywhere below limit", and
  *                       base 0 + limit E could land below S. So the spot is found with the memblock
  *                       allocator itself: cma_memblock_alloc_range(size rounded up to the CMA
- *                       alignment, that alignment, S, E) picks it (top-down unless the machine is
- *                       bottom-up), cma_memblock_free gives it straight back, and the area is then
- *                       declared fixed at the base found. Nothing else runs in between (the boot
- *                       phase is single-threaded by contract), so the spot is still free.
- *                       The CMA alignment is max(pageblock, max-order block) bytes.
+ *                       alignment, that alignment, S, E) picks it, cma_memblock_free gives it
+ *                       straight back, and the area is then declared fixed at the base found.
+ *                       Nothing else runs in between (the boot phase is single-threaded by
+ *                       contract), so the spot is still free. The CMA alignment is
+ *                       max(pageblock, max-order block) bytes. As for dynamic areas (and Linux's
+ *                       non-fixed reservations), when the window reaches 4 GiB + size the search
+ *                       first goes bottom-up in [max(S, 4 GiB), E) - CMA low in memory but out of
+ *                       DMA32 - and only then in all of [S, E) in the machine's memblock direction
+ *                       (Linux starts that first try at 4 GiB even when S is higher; we keep to S).
  *     A fixed base of 0 cannot be passed as base 0 (that means "anywhere"), so it becomes base 0,
  *     limit = size rounded up to the alignment, which leaves [0, size) as the only candidate.
  *   - Checked before anything is declared: END must be above START and [START, END) at least SIZE
@@ -90,6 +94,7 @@ struct cl_entry {
 
 #define CL_DEFAULT_NAME "reserved" /* Linux's default DMA area */
 #define CL_SHOW 48                 /* characters of a word shown in the log */
+#define CL_4G (4ull << 30)
 
 static bool cl_space(char c)
 {
@@ -307,7 +312,14 @@ static int cl_declare(struct cma_mm *mm, const struct cl_entry *e, const char *n
     if (e->size > UINT64_MAX - (align - 1))
         return -CMA_EINVAL;
     rsize = (e->size + align - 1) & ~(align - 1);
-    if ((r = cma_memblock_alloc_range(mm, rsize, align, e->start, e->end, &b)))
+    r = -CMA_ENOMEM;
+    if (e->end >= CL_4G && e->end - CL_4G >= rsize) {
+        bool saved = mm->mb.bottom_up; /* boot phase: nobody else touches memblock */
+        (void)cma_memblock_set_bottom_up(mm, true);
+        r = cma_memblock_alloc_range(mm, rsize, align, e->start > CL_4G ? e->start : CL_4G, e->end, &b);
+        (void)cma_memblock_set_bottom_up(mm, saved);
+    }
+    if (r && (r = cma_memblock_alloc_range(mm, rsize, align, e->start, e->end, &b)))
         return r;
     if ((r = cma_memblock_free(mm, b, rsize)))
         return r;

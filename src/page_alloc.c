@@ -441,8 +441,9 @@ int cma_alloc_pages(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t *
 
     unsigned mt = gfp & CMA_GFP_MOBILITY_MASK; /* gfp mobility values equal the migrate types */
     uint32_t idx = CMA_IDX_NIL;
+    cma_pfn_t pfn = CMA_PFN_NONE;
     if (order <= CMA_PCP_MAX_ORDER)
-        idx = cma__pcp_alloc(mm, order, mt);
+        idx = cma__pcp_alloc(mm, order, mt, &pfn);
     for (int pass = 0; idx == CMA_IDX_NIL && pass < 2; pass++) {
         if (pass == 1)
             cma__pcp_drain_all(mm); /* free blocks may hide in other CPUs' caches */
@@ -452,6 +453,7 @@ int cma_alloc_pages(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t *
             struct cma_page *p = cma__page(mm, idx);
             p->order = (uint8_t)order;
             cma__page_set_flags(p, PS_ALLOC);
+            pfn = cma__idx_to_pfn(mm, idx);
             mm->pgalloc++;
             mm->pgalloc_pages += 1ull << order;
         } else if (pass == 1) {
@@ -461,7 +463,6 @@ int cma_alloc_pages(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t *
     }
     if (idx == CMA_IDX_NIL)
         return -CMA_ENOMEM;
-    cma_pfn_t pfn = cma__idx_to_pfn(mm, idx);
     if (gfp & CMA_GFP_ZERO)
         zero_block(mm, pfn, order);
     *pfnp = pfn;

@@ -164,7 +164,7 @@ static void trim_locked(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t target,
 
 /* ---- allocation and free ------------------------------------------------------------------------ */
 
-uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt)
+uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt, cma_pfn_t *pfnp)
 {
     struct cma_pcp *pcp = &mm->pcp[cma__this_cpu(mm)];
     struct cma_pcplist *l = &pcp->lists[order][mt];
@@ -190,12 +190,22 @@ uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt)
         cma__mm_unlock(mm);
         pcp->refills++;
     }
-    uint32_t idx = pcplist_pop_head(mm, l);
-    if (idx != CMA_IDX_NIL) {
-        pcp->count -= 1u << order;
-        pcp->pgalloc++;
-        pcp->pgalloc_pages += 1u << order;
-        cma__page_set_flags(cma__page(mm, idx), PS_ALLOC);
+    uint32_t idx;
+    while ((idx = pcplist_pop_head(mm, l)) != CMA_IDX_NIL) {
+        cma_pfn_t pfn = cma__idx_to_pfn(mm, idx);
+        if (CMA_LIKELY(cma__pb_type(mm, pfn) != CMA_MIGRATE_ISOLATE)) {
+            pcp->count -= 1u << order;
+            pcp->pgalloc++;
+            pcp->pgalloc_pages += 1u << order;
+            cma__page_set_flags(cma__page(mm, idx), PS_ALLOC);
+            *pfnp = pfn;
+            break;
+        }
+        /* Cached before its pageblock was isolated and not drained yet: it belongs to the
+         * isolation now, never to a new allocation. */
+        cma__mm_lock(mm);
+        give_back_locked(mm, pcp, idx, order);
+        cma__mm_unlock(mm);
     }
     cma__unlock(&mm->host, &pcp->lock);
     return idx;

@@ -204,8 +204,9 @@ void cma__free_all_unreserved(struct cma_mm *mm);
 /* ---- pcp.c -------------------------------------------------------------------------------------- */
 int cma__pcp_init(struct cma_mm *mm);
 void cma__pcp_fini(struct cma_mm *mm);
-/* Returns a free block from this CPU's cache (refilling it), or CMA_IDX_NIL. */
-uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt);
+/* Returns a free block from this CPU's cache (refilling it) and its pfn, or CMA_IDX_NIL. Blocks
+ * of isolated pageblocks still cached are handed to the buddy instead of being allocated. */
+uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt, cma_pfn_t *pfnp);
 /* Frees an allocated block of order <= CMA_PCP_MAX_ORDER through this CPU's cache, moving its head
  * from flags `expect` to PS_PCP. Returns 0 when cached, -CMA_EAGAIN if the head no longer reads
  * `expect` (nothing changed), 1 if the block must go straight to the buddy (isolated pageblock or
