@@ -507,10 +507,12 @@ static int free_refusal(const struct cma_mm *mm, const struct cma_span *s, cma_p
 
 int cma_free_pages(struct cma_mm *mm, cma_pfn_t pfn, unsigned order)
 {
-    if (!mm || order > mm->max_order || (pfn & ((1ull << order) - 1)))
+    if (!mm)
         return -CMA_EINVAL;
     if (!mm->online)
         return -CMA_EPERM;
+    if (order > mm->max_order || (pfn & ((1ull << order) - 1)))
+        goto bad_einval;
     const struct cma_span *s = cma__span_of_pfn(mm, pfn);
     if (!s || pfn + (1ull << order) > s->base + s->npages)
         goto bad_einval;
