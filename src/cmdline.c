@@ -282,16 +282,22 @@ static uint64_t cl_align(const struct cma_mm *mm)
     return cma_mm_page_size(mm) << (pb > mo ? pb : mo);
 }
 
-/* Declares a fixed area at base; base 0 goes through limit (see the file comment). */
-static int cl_declare_fixed(struct cma_mm *mm, const char *name, uint64_t size, cma_phys_t base)
+/* Declares a fixed area at base that must end by `limit` (0: base + size, as Linux's fixed
+ * placement); base 0 goes through limit (see the file comment). */
+static int cl_declare_fixed(struct cma_mm *mm, const char *name, uint64_t size, cma_phys_t base,
+                            cma_phys_t limit)
 {
     struct cma_area *area = NULL;
-    uint64_t align = cl_align(mm), limit = 0;
+    uint64_t align = cl_align(mm);
 
     if (base == 0) {
         if (size > UINT64_MAX - (align - 1))
             return -CMA_EINVAL;
         limit = (size + align - 1) & ~(align - 1);
+    } else if (!limit) {
+        /* As Linux: the area must fit [base, base + size) once rounded to the CMA alignment, so a
+         * size that is not a multiple of it at a fixed base is -EINVAL rather than silently grown. */
+        limit = base + size;
     }
     return cma_declare_contiguous(mm, name, size, base, limit, 0, 0, &area);
 }
@@ -306,7 +312,7 @@ static int cl_declare(struct cma_mm *mm, const struct cl_entry *e, const char *n
     if (!e->has_start)
         return cma_declare_contiguous(mm, name, e->size, 0, 0, 0, 0, &area);
     if (!e->has_end || e->end - e->start == e->size)
-        return cl_declare_fixed(mm, name, e->size, e->start);
+        return cl_declare_fixed(mm, name, e->size, e->start, 0);
     /* Somewhere inside [start, end): let memblock choose, give it back, declare there fixed. */
     align = cl_align(mm);
     if (e->size > UINT64_MAX - (align - 1))
@@ -323,7 +329,7 @@ static int cl_declare(struct cma_mm *mm, const struct cl_entry *e, const char *n
         return r;
     if ((r = cma_memblock_free(mm, b, rsize)))
         return r;
-    return cl_declare_fixed(mm, name, e->size, b);
+    return cl_declare_fixed(mm, name, e->size, b, b + rsize);
 }
 
 /* Walks every cma= word; with declare, declares each entry after parsing it. */
