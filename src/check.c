@@ -11,7 +11,8 @@
  *       every entry is a PS_BUDDY head of the list's order whose pageblock has the list's type.
  *   I4  free_area[o].nr_free == sum of its lists; nr_free_buddy[t] == sum of list pages; every
  *       PS_BUDDY head found by the walk is on a list (walk totals == list totals).
- *   I5  no two free buddies that should have merged (same order, same span, compatible labels).
+ *   I5  no two free buddies that should have merged (same order, same span, compatible labels;
+ *       isolated pageblocks never merge across pageblocks).
  *   I6  every pageblock covered by a free block of order >= pageblock_order has the block's type.
  *   I7  pageblock labels: holes exactly where no page is present, pb_count == recount.
  *   I8  per-CPU caches: lists well formed, entries PS_PCP of the list's order, count == sum,
@@ -119,8 +120,10 @@ static int check_walk(struct checker *c, struct tally *t)
                         const struct cma_page *bp = cma__page(mm, s->idx + (uint32_t)(bud - s->base));
                         if (cma__page_state(bp) == PS_BUDDY && bp->order == order) {
                             unsigned bmt = cma__pb_type(mm, bud);
-                            bool ok_apart = order >= mm->pb_order && bmt != mt &&
-                                            (!cma__mt_mergeable(mt) || !cma__mt_mergeable(bmt));
+                            bool ok_apart = order >= mm->pb_order &&
+                                            (mt == CMA_MIGRATE_ISOLATE || bmt == CMA_MIGRATE_ISOLATE ||
+                                             (bmt != mt && (!cma__mt_mergeable(mt) ||
+                                                            !cma__mt_mergeable(bmt))));
                             if (!ok_apart)
                                 return fail(c, "I5", "free buddies 0x%llx and 0x%llx (order %u) not merged",
                                             (unsigned long long)pfn, (unsigned long long)bud, order);

@@ -12,10 +12,12 @@
  * one allocator per area at a time (alloc_lock: windows of one area may share a pageblock, whose
  * isolation cannot be shared), areas in parallel. Two policies:
  *
- *   CMA_POLICY_LINUX   Linux's choices, kept for honest comparison: the lowest free window; when it
- *                      is busy, release it and retry one alignment step further (so one pinned page
- *                      costs a re-isolation and re-migration per step); clean pages are migrated,
- *                      never dropped.
+ *   CMA_POLICY_LINUX   Linux's choices, kept for honest comparison: the lowest free window; CMA
+ *                      pageblocks are trusted at isolation, so an unmovable page is found only after
+ *                      everything else in the window was migrated; when the window is busy, release
+ *                      it and retry one alignment step further (so one pinned page costs a
+ *                      re-isolation and re-migration per step); clean pages are migrated, never
+ *                      dropped.
  *   CMA_POLICY_DEFAULT libcma: candidate windows are priced before anything moves. A window holding
  *                      an unmovable, pinned or contiguously allocated page is excluded and the search
  *                      skips past that page; otherwise its cost is the pages to copy (4 per page + 1
@@ -333,7 +335,8 @@ struct alloc_ctx {
     uint64_t start_bit;    /* where the search begins (bulk keeps a cursor) */
     struct cma__contig_req req;
     cma_pfn_t pfn;         /* out */
-    uint64_t end_bit;      /* out: one past the allocated window */
+    uint64_t resume_bit;   /* out: where a following bulk allocation resumes: the lowest viable
+                              window not taken, or one past the allocated window */
 };
 
 static cma_pfn_t bit_pfn(const struct cma_area *a, uint64_t bit) { return a->base_pfn + (bit << a->order_per_bit); }
@@ -350,12 +353,14 @@ static int try_window(struct alloc_ctx *c, uint64_t bit)
     cma_pfn_t pfn = bit_pfn(a, bit);
     c->req.cma_mode = true;
     c->req.allow_discard = a->policy == CMA_POLICY_DEFAULT && a->discard;
+    c->req.linux_mode = a->policy == CMA_POLICY_LINUX;
     int r = cma__alloc_contig_range(mm, pfn, pfn + c->count, &c->req);
 
     cma__lock(&mm->host, &a->lock);
     if (r == 0) {
         c->pfn = pfn;
-        c->end_bit = bit + c->nbits;
+        if (c->resume_bit == UINT64_MAX || c->resume_bit > bit)
+            c->resume_bit = bit + c->nbits;
         return 0;
     }
     bits_assign(a->bitmap, bit, c->nbits, false);
@@ -394,7 +399,7 @@ static int alloc_default(struct alloc_ctx *c)
     uint64_t start = c->start_bit;
     int ret = -CMA_ENOSPC;
     for (;;) {
-        uint64_t best = UINT64_MAX, best_cost = UINT64_MAX, next = start;
+        uint64_t best = UINT64_MAX, best_cost = UINT64_MAX, next = start, lowest = UINT64_MAX;
         unsigned viable = 0;
         bool any = false;
         if (c->count > a->available)
@@ -414,6 +419,8 @@ static int alloc_default(struct alloc_ctx *c)
                 continue;
             }
             viable++;
+            if (lowest == UINT64_MAX)
+                lowest = bit;
             if (wc.cost < best_cost) {
                 best = bit;
                 best_cost = wc.cost;
@@ -424,6 +431,7 @@ static int alloc_default(struct alloc_ctx *c)
         }
         if (best == UINT64_MAX)
             return any ? -CMA_EBUSY : ret;
+        c->resume_bit = lowest < best ? lowest : UINT64_MAX; /* a cheaper pick leaves lower windows */
         int r = try_window(c, best);
         if (r != -CMA_EBUSY)
             return r;
@@ -455,6 +463,7 @@ static int area_alloc(struct alloc_ctx *c, unsigned align_order)
     c->mask = align_order <= opb ? 0 : (1ull << (align_order - opb)) - 1;
     c->offset = (a->base_pfn & ((1ull << align_order) - 1)) >> opb;
     c->req = (struct cma__contig_req){0};
+    c->resume_bit = UINT64_MAX;
     cma__lock(&mm->host, &a->alloc_lock);
     cma__lock(&mm->host, &a->lock);
     r = a->policy == CMA_POLICY_LINUX ? alloc_linux(c) : alloc_default(c);
@@ -506,10 +515,26 @@ int cma_alloc_bulk(struct cma_area *area, unsigned order, size_t nr, cma_pfn_t *
         if (r)
             break;
         pfns[done++] = c.pfn;
-        c.start_bit = c.end_bit; /* busy chunks behind us stay skipped: no quadratic rescans */
+        c.start_bit = c.resume_bit; /* busy chunks behind us stay skipped: no quadratic rescans */
     }
     *nr_done = done;
     return done ? 0 : r;
+}
+
+/* Is any page of [from, to) (inside one area) contiguously allocated? Caller holds mm->lock. */
+static bool contig_pages_in_locked(const struct cma_mm *mm, cma_pfn_t from, cma_pfn_t to)
+{
+    const struct cma_span *s = from < to ? cma__span_of_pfn(mm, from) : NULL;
+    for (cma_pfn_t pfn = from; s && pfn < to;) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        if (idx == CMA_IDX_NIL)
+            return false;
+        if (cma__page_state(cma__page(mm, idx)) == PS_CONTIG)
+            return true;
+        pfn = head + (1ull << cma__page(mm, idx)->order);
+    }
+    return false;
 }
 
 int cma_release(struct cma_area *area, cma_pfn_t pfn, size_t count)
@@ -524,12 +549,16 @@ int cma_release(struct cma_area *area, cma_pfn_t pfn, size_t count)
         return -CMA_EINVAL;
     uint64_t bit = off >> opb, nbits = (count + (1ull << opb) - 1) >> opb;
     int r;
+    cma_pfn_t bits_end = area->base_pfn + ((bit + nbits) << opb);
     cma__lock(&mm->host, &area->lock);
     if (find_next(area->bitmap, bit + nbits, bit, false) < bit + nbits) {
         r = -CMA_EFAULT;
     } else {
         cma__mm_lock(mm);
-        r = cma__free_contig_locked(mm, pfn, count);
+        /* The last bit may cover pages past count; if some of those are still allocated, clearing
+         * the bit would strand them (Linux does): refuse, the caller must release up to them. */
+        r = contig_pages_in_locked(mm, pfn + count, bits_end) ? -CMA_EINVAL
+                                                              : cma__free_contig_locked(mm, pfn, count);
         cma__mm_unlock(mm);
         if (!r) {
             bits_assign(area->bitmap, bit, nbits, false);

@@ -80,6 +80,7 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
     struct cma__migrate_ctl ctl = {.allow_discard = req->allow_discard,
                                    .target_mt = CMA_MIGRATE_MOVABLE};
     unsigned idle_rounds = 0;
+    cma_pfn_t stuck = CMA_PFN_NONE; /* linux_mode: first block that can never move */
     int r = 0;
     for (;;) {
         bool left = false, progress = false;
@@ -99,27 +100,32 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
                 left = true;
                 continue;
             }
-            if (st != PS_ALLOC) {
-                req->busy_pfn = pfn < start ? start : pfn;
-                return -CMA_EBUSY;
-            }
             cma_pfn_t npfn;
-            r = cma__migrate_block(mm, pfn, &ctl, &npfn);
+            r = st == PS_ALLOC ? cma__migrate_block(mm, pfn, &ctl, &npfn) : -CMA_EBUSY;
             if (r == 0) {
                 progress = true;
             } else if (r == -CMA_EAGAIN) {
                 left = true;
                 if (first_left == CMA_PFN_NONE)
                     first_left = pfn < start ? start : pfn;
+            } else if (r == -CMA_EBUSY && req->linux_mode) {
+                /* Linux does not notice yet: it migrates the rest and fails when verifying. */
+                if (stuck == CMA_PFN_NONE)
+                    stuck = pfn < start ? start : pfn;
             } else {
                 req->busy_pfn = pfn < start ? start : pfn;
                 goto out;
             }
-            pfn += 1ull << order;
+            pfn += st == PS_TAIL ? 1 : 1ull << order;
         }
         r = 0;
-        if (!left)
+        if (!left) {
+            if (stuck != CMA_PFN_NONE) {
+                req->busy_pfn = stuck;
+                r = -CMA_EBUSY;
+            }
             break;
+        }
         if (progress) {
             idle_rounds = 0;
         } else if (++idle_rounds >= 5) {
@@ -170,7 +176,7 @@ int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
     req->busy_pfn = CMA_PFN_NONE;
     if (start >= end || !s || end > s->base + s->npages)
         return -CMA_EINVAL;
-    r = cma__isolate_range(mm, start, end, req->cma_mode, &req->busy_pfn);
+    r = cma__isolate_range_ex(mm, start, end, req->cma_mode, req->linux_mode, &req->busy_pfn);
     if (r)
         return r;
     r = migrate_range(mm, s, start, end, req);

@@ -9,11 +9,12 @@
 
 const char *cma_version(void) { return CMA_VERSION_STRING; }
 
+/* The magnitude of an error code, safe for INT_MIN. */
+static unsigned magnitude(int err) { return err < 0 ? 0u - (unsigned)err : (unsigned)err; }
+
 const char *cma_strerror(int err)
 {
-    if (err < 0)
-        err = -err;
-    switch (err) {
+    switch (magnitude(err)) {
     case 0:
         return "success";
 #define CMA_ERR_TEXT_(name, num, text)                                                             \
@@ -27,9 +28,7 @@ const char *cma_strerror(int err)
 
 const char *cma_err_name(int err)
 {
-    if (err < 0)
-        err = -err;
-    switch (err) {
+    switch (magnitude(err)) {
     case 0:
         return "OK";
 #define CMA_ERR_NAME_(name, num, text)                                                             \

@@ -8,13 +8,15 @@
  *   - outside CMA mode a CMA pageblock is refused (generic contiguous allocations never eat areas);
  *   - an obstacle that migration can never move (an allocated block without movable ops, a pinned
  *     block, a reserved page, a contiguous allocation) inside [start, end) refuses at once with
- *     -EBUSY, naming the pfn (Linux trusts CMA blocks here and finds out only after migrating);
+ *     -EBUSY, naming the pfn. Linux trusts CMA pageblocks here and finds out only after migrating
+ *     everything else; trust_cma reproduces that for CMA_POLICY_LINUX;
  *   - a free block larger than a pageblock is split down to the pageblock first, the other halves
  *     staying free where they are, so only the pageblock of interest becomes isolated;
  *   - the pageblock's free blocks move to the ISOLATE lists and its isolate bit is set (the stored
  *     type survives in the label: undo restores exactly what was there).
- * Then every per-CPU cache is drained. Because the free path reads the label under the pcp lock,
- * no free page of the range can remain hidden in, or later enter, a cache (see pcp.c).
+ * Every per-CPU cache is drained in the same step: isolation holds every cache lock and the zone
+ * lock while it relabels and drains. Because the free path reads the label under its cache lock, no
+ * free page of the range is ever in a cache while its pageblock is isolated (see pcp.c).
  *
  * Undo clears the bit, moves the free blocks back to the stored type's lists and re-frees whole free
  * pageblocks so they merge across the pageblock boundary again.
@@ -136,8 +138,8 @@ static void unisolate_block_locked(struct cma_mm *mm, cma_pfn_t pb)
     }
 }
 
-int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool cma_mode,
-                       cma_pfn_t *busyp)
+int cma__isolate_range_ex(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool cma_mode,
+                          bool trust_cma, cma_pfn_t *busyp)
 {
     const uint64_t pbn = 1ull << mm->pb_order;
     const struct cma_span *s = cma__span_of_pfn(mm, start);
@@ -145,6 +147,9 @@ int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool c
     int r = 0;
 
     *busyp = CMA_PFN_NONE;
+    /* Every cache lock, then the zone lock: labels change and caches empty in one step, so at no
+     * moment does a free page of an isolated pageblock sit in a cache (invariant I8). */
+    cma__pcp_lock_all(mm);
     cma__mm_lock(mm);
     for (pb = bstart; pb < bend; pb += pbn) {
         uint8_t v = cma__pb_raw(mm, pb);
@@ -154,7 +159,8 @@ int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool c
             break;
         }
         cma_pfn_t wfrom = pb < start ? start : pb, wto = pb + pbn > end ? end : pb + pbn;
-        cma_pfn_t bad = cma__find_unmovable_locked(mm, s, wfrom, wto);
+        bool trusted = trust_cma && (v & PB_TYPE_MASK) == CMA_MIGRATE_CMA;
+        cma_pfn_t bad = trusted ? CMA_PFN_NONE : cma__find_unmovable_locked(mm, s, wfrom, wto);
         if (bad != CMA_PFN_NONE) {
             *busyp = bad;
             r = -CMA_EBUSY;
@@ -170,10 +176,12 @@ int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool c
             pb -= pbn;
             unisolate_block_locked(mm, pb);
         }
+    } else {
+        for (unsigned c = 0; c < mm->nr_cpus; c++)
+            cma__pcp_drain_cpu_locked(mm, c);
     }
     cma__mm_unlock(mm);
-    if (!r)
-        cma__pcp_drain_all(mm);
+    cma__pcp_unlock_all(mm);
     return r;
 }
 

@@ -15,8 +15,9 @@
  * Free. A block merges with its buddy (pfn ^ 2^order) while the buddy is a free head of the same
  * order inside the same span; at and above pageblock order a merge across differently labelled
  * pageblocks happens only when both labels are mergeable (UNMOVABLE/MOVABLE/RECLAIMABLE), and the
- * buddy's pageblocks take the freed block's label. CMA, HIGHATOMIC and ISOLATE never merge with
- * another label. Blocks above pageblock order whose pageblocks differ are freed per pageblock.
+ * buddy's pageblocks take the freed block's label. CMA and HIGHATOMIC never merge with another
+ * label; an isolated pageblock never merges with any neighbour (free blocks inside isolated
+ * pageblocks are at most pageblock-sized). Blocks above pageblock order whose pageblocks differ are freed per pageblock.
  *
  * Invariants owned here (see check.c for their numbers): list membership and counters; no two
  * free buddies that should have merged; every pageblock covered by a free block carries the list's
@@ -143,8 +144,11 @@ static void free_one_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn
             break;
         unsigned bmt = mt;
         if (order >= mm->pb_order) {
+            /* Across pageblocks: only mergeable labels may mix, and isolated pageblocks stay
+             * separate blocks (undo re-merges them), so isolation never has to split a block. */
             bmt = cma__pb_type(mm, buddy);
-            if (bmt != mt && (!cma__mt_mergeable(mt) || !cma__mt_mergeable(bmt)))
+            if (mt == CMA_MIGRATE_ISOLATE || bmt == CMA_MIGRATE_ISOLATE ||
+                (bmt != mt && (!cma__mt_mergeable(mt) || !cma__mt_mergeable(bmt))))
                 break;
         }
         cma__freelist_del_locked(mm, bidx, order, bmt);

@@ -244,6 +244,26 @@ int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order
     return 0;
 }
 
+void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu)
+{
+    struct cma_pcp *pcp = &mm->pcp[cpu];
+    cma__assert_locked(mm);
+    if (pcp->count)
+        trim_locked(mm, pcp, 0, 0);
+}
+
+void cma__pcp_lock_all(struct cma_mm *mm)
+{
+    for (unsigned c = 0; c < mm->nr_cpus; c++)
+        cma__lock(&mm->host, &mm->pcp[c].lock);
+}
+
+void cma__pcp_unlock_all(struct cma_mm *mm)
+{
+    for (unsigned c = mm->nr_cpus; c-- > 0;)
+        cma__unlock(&mm->host, &mm->pcp[c].lock);
+}
+
 void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu)
 {
     struct cma_pcp *pcp = &mm->pcp[cpu];

@@ -83,9 +83,10 @@ enum cma_log_level { CMA_LOG_ERROR = 0, CMA_LOG_WARN = 1, CMA_LOG_INFO = 2, CMA_
  * cpu_id:  the calling CPU (any value; libcma takes it modulo nr_cpus). Default: a per-thread slot
  *          handed out round-robin on first use.
  * relax:   called while spinning on a contended lock (default: sched_yield after a few spins).
- * lock_init/lock/unlock/trylock: replace libcma's built-in spinlocks. Each lock is one word that
- *          libcma owns the storage of; a host may keep its own lock state there or a pointer to it.
- *          Either all four are set or none.
+ * lock_init/lock_fini/lock/unlock/trylock: replace libcma's built-in spinlocks. Each lock is one
+ *          word that libcma owns the storage of; a host may keep its own lock state there or a
+ *          pointer to it. Either all five are set or none (else cma_mm_create returns -EINVAL), and
+ *          alloc and free likewise come as a pair.
  */
 struct cma_host {
     void *ctx;

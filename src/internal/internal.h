@@ -213,6 +213,11 @@ uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt, cma_pfn_
  * contended cache). */
 int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order, uint8_t expect);
 void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu);
+/* Empties one CPU's cache; caller holds that pcp lock and mm->lock. */
+void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu);
+/* Takes / releases every pcp lock (in CPU order; before mm->lock). */
+void cma__pcp_lock_all(struct cma_mm *mm);
+void cma__pcp_unlock_all(struct cma_mm *mm);
 void cma__pcp_drain_all(struct cma_mm *mm);
 unsigned cma__this_cpu(const struct cma_mm *mm);
 
@@ -238,10 +243,15 @@ void cma__pins_fini(struct cma_mm *mm);
 /* ---- isolate.c ---------------------------------------------------------------------------------- */
 /* Isolates every pageblock touching [start, end) (inside one span), refusing with -EBUSY (and
  * *busyp = the obstacle) when a pageblock is already isolated, is CMA while !cma_mode, or holds an
- * unmovable, pinned, reserved or contiguously allocated page inside [start, end). Then drains every
- * per-CPU cache. Takes the locks itself. */
-int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool cma_mode,
-                       cma_pfn_t *busyp);
+ * unmovable, pinned, reserved or contiguously allocated page inside [start, end) (not checked for
+ * CMA pageblocks when trust_cma, as Linux). Then drains every per-CPU cache. Takes the locks. */
+int cma__isolate_range_ex(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool cma_mode,
+                          bool trust_cma, cma_pfn_t *busyp);
+static inline int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
+                                     bool cma_mode, cma_pfn_t *busyp)
+{
+    return cma__isolate_range_ex(mm, start, end, cma_mode, false, busyp);
+}
 /* Undoes cma__isolate_range: labels restored, free pages back on their lists and merged. */
 void cma__undo_isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end);
 /* Moves every free block inside the pageblock at pb (pageblock aligned) from list `from` to `to`
@@ -260,6 +270,8 @@ uint32_t cma__block_head(const struct cma_mm *mm, const struct cma_span *s, cma_
 struct cma__contig_req {
     bool cma_mode;       /* range lies in CMA pageblocks (cma_alloc) */
     bool allow_discard;
+    bool linux_mode;     /* as Linux: trust CMA pageblocks at isolation, migrate everything movable
+                            and find unmovable pages only when verifying (CMA_POLICY_LINUX) */
     cma_pfn_t busy_pfn;  /* out, on -EBUSY: the first page that could not be cleared */
     uint64_t migrated;   /* out */
     uint64_t discarded;  /* out */

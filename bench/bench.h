@@ -1,0 +1,69 @@
+/*
+ * bench/bench.h - the few helpers the benchmarks share: a monotonic nanosecond clock, a compiler
+ * barrier, a min-of-N runner and ratio printing.
+ *
+ * Rules (see docs/benchmarks.md): machines are shared and noisy, so every figure is the minimum over
+ * N timed runs after a warm-up, and every comparison is a ratio against a baseline measured in the
+ * same process, interleaved with the measurement it is compared to.
+ */
+#ifndef CMA_BENCH_H
+#define CMA_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+/* Monotonic clock in nanoseconds. */
+static inline uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Makes the compiler believe v is used and that any memory may have been read or written, so
+ * neither the value nor stores through it can be optimised away. Costs no instruction. */
+#define no_opt(v) __asm__ __volatile__("" : : "r"(v) : "memory")
+
+/* A timed body: performs its work once and returns how many operations that was. */
+typedef uint64_t (*bench_body_fn)(void *ctx);
+
+/* Runs body `warmups` times untimed, then `runs` times timed; returns the minimum ns per operation. */
+static inline double bench_min_ns_per_op(bench_body_fn body, void *ctx, int warmups, int runs)
+{
+    double best = -1.0;
+    for (int i = 0; i < warmups; i++)
+        (void)body(ctx);
+    for (int i = 0; i < runs; i++) {
+        uint64_t t0 = bench_now_ns();
+        uint64_t ops = body(ctx);
+        uint64_t t1 = bench_now_ns();
+        double ns = ops ? (double)(t1 - t0) / (double)ops : 0.0;
+        if (best < 0 || ns < best)
+            best = ns;
+    }
+    return best;
+}
+
+/* Keeps the running minimum of one timed sample of a body (for interleaved min-of-N: call once per
+ * round for each contender so that all of them see the same machine conditions). */
+static inline void bench_sample_min(double *best, bench_body_fn body, void *ctx)
+{
+    uint64_t t0 = bench_now_ns();
+    uint64_t ops = body(ctx);
+    uint64_t t1 = bench_now_ns();
+    double ns = ops ? (double)(t1 - t0) / (double)ops : 0.0;
+    if (*best < 0 || ns < *best)
+        *best = ns;
+}
+
+/* Prints a ratio a/b ("0.73x"), or "-" if either side was not measured. */
+static inline void bench_print_ratio(FILE *f, int width, double a, double b)
+{
+    if (a < 0 || b <= 0)
+        fprintf(f, "%*s", width, "-");
+    else
+        fprintf(f, "%*.2fx", width - 1, a / b);
+}
+
+#endif /* CMA_BENCH_H */

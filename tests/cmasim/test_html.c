@@ -1,0 +1,292 @@
+/*
+ * tests/cmasim/test_html.c - the HTML report (tools/cmasim/html.c, compiled in directly) on fake
+ * results: a self-contained page (doctype, inline SVG, every strategy named, no external resource),
+ * and a worst-case machine (1024 pageblocks, 60 snapshots, 4 strategies, noise maps) that must stay
+ * under 3 MB.
+ *
+ * CMASIM_HTML_DEMO=path writes a realistic-looking demo report there (tools/cmasim/screenshot.sh
+ * was tried on it).
+ */
+#include "cmasim.h"
+#include "test.h"
+
+#include <unistd.h>
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0, got;
+    do {
+        if (n + 65536 + 1 > cap) {
+            cap = cap * 2 + 65536 + 1;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, 65536, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void tmp_name(char *b, size_t n, const char *tag)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(b, n, "%s/cmasim-html-%ld-%s.html", dir && *dir ? dir : "/tmp", (long)getpid(), tag);
+}
+
+/* Fills r with fake data: latencies spread over decades, a memory curve, a map. */
+static void fake_result(struct sim_result *r, enum sim_strategy s, size_t nlat, size_t nsamples,
+                        size_t nsnap, size_t npb, bool noise, struct test_rng *rng)
+{
+    memset(r, 0, sizeof *r);
+    r->strategy = s;
+    r->nlat = nlat;
+    r->lat_ns = calloc(nlat ? nlat : 1, sizeof *r->lat_ns);
+    for (size_t i = 0; i < nlat; i++) {
+        uint64_t base = s == SIM_CARVEOUT ? 200 : s == SIM_CMA_LINUX ? 40000 : 15000;
+        uint64_t v = base + test_rng_below(rng, base * 3);
+        if (s != SIM_CARVEOUT && test_rng_below(rng, 20) == 0)
+            v *= 40 + test_rng_below(rng, s == SIM_CMA_LINUX ? 400 : 60); /* slow tail */
+        r->lat_ns[i] = v;
+    }
+    r->device_allocs = nlat;
+    r->device_alloc_failures = s == SIM_CMA_LINUX ? nlat / 25 : 0;
+    r->lat_p50 = nlat ? r->lat_ns[0] : 0;
+    r->lat_p99 = nlat ? r->lat_ns[0] * 3 : 0;
+    r->lat_max = nlat ? r->lat_ns[0] * 9 : 0;
+    r->pages_migrated = s == SIM_CARVEOUT ? 0 : 123456 + s;
+    r->pages_discarded = s == SIM_CMA_DISCARD ? 54321 : 0;
+    r->retries = s == SIM_CMA_LINUX ? 77 : 3;
+    r->nsamples = nsamples;
+    r->samples = calloc(nsamples ? nsamples : 1, sizeof *r->samples);
+    uint64_t total = 2ull << 30, area = 256ull << 20;
+    uint64_t sum = 0, mn = UINT64_MAX;
+    for (size_t i = 0; i < nsamples; i++) {
+        uint64_t t = (uint64_t)i * 50000000ull; /* 50 ms */
+        uint64_t used = (uint64_t)(600ull << 20) + ((i * 7919) % 97) * (4ull << 20);
+        uint64_t dev = ((i / 40) % 3 == 1) ? (160ull << 20) : (32ull << 20);
+        uint64_t avail = total - used - (s == SIM_CARVEOUT ? area : dev);
+        r->samples[i] = (struct sim_sample){t, avail};
+        sum += avail;
+        mn = avail < mn ? avail : mn;
+    }
+    r->avail_bytes_avg = nsamples ? sum / nsamples : 0;
+    r->avail_bytes_min = nsamples ? mn : 0;
+    r->ordinary_allocs = 1000000;
+    r->ordinary_alloc_failures = s == SIM_CARVEOUT ? 1200 : 10;
+    r->largest_free_order = s == SIM_CMA_DISCARD ? 10 : 9;
+    r->unusable_order9 = 0.125 * (double)(s + 1);
+    r->events_replayed = 2000000;
+    r->events_skipped = 0;
+    r->nsnap = nsnap;
+    r->npb = npb;
+    r->pbmap = malloc(nsnap * npb + 1);
+    r->snap_t_ns = calloc(nsnap ? nsnap : 1, sizeof *r->snap_t_ns);
+    static const char letters[] = "UuMmRrHhCcIi.";
+    for (size_t row = 0; row < nsnap; row++) {
+        r->snap_t_ns[row] = (uint64_t)row * 500000000ull;
+        for (size_t pb = 0; pb < npb; pb++) {
+            char ch;
+            if (noise) {
+                ch = letters[test_rng_below(rng, sizeof letters - 1)];
+            } else {
+                size_t cma0 = npb - npb / 8; /* the last eighth: the CMA area (or the carveout) */
+                if (pb >= npb / 2 - npb / 64 && pb < npb / 2)
+                    ch = '.'; /* a hole between two memory ranges */
+                else if (pb >= cma0) {
+                    bool busy = ((pb * 31 + row * 17) % 11) < (row % 20 < 10 ? 3 : 8);
+                    bool dev = (row / 10) % 2 == 1 && pb < cma0 + (npb / 8) * (row % 10 + 1) / 12;
+                    if (s == SIM_CARVEOUT)
+                        ch = dev ? 'U' : 'u';
+                    else if (dev)
+                        ch = 'C';
+                    else
+                        ch = busy ? 'C' : 'c';
+                    if (s != SIM_CARVEOUT && row % 10 == 9 && pb < cma0 + npb / 32)
+                        ch = 'i';
+                } else if (pb < npb / 16) {
+                    ch = 'U';
+                } else {
+                    uint64_t h = ((pb / 6) * 2654435761u) ^ (row / 6);
+                    size_t k = (size_t)(h % 23);
+                    ch = k < 2 ? 'U' : k < 4 ? 'R' : k == 4 ? 'H' : k < 9 ? 'm' : 'M';
+                    if (row * npb / nsnap < pb / 3 && k >= 9)
+                        ch = 'm';
+                }
+            }
+            r->pbmap[row * npb + pb] = ch;
+        }
+    }
+    r->pbmap[nsnap * npb] = '\0';
+}
+
+static void free_result(struct sim_result *r)
+{
+    free(r->lat_ns);
+    free(r->samples);
+    free(r->pbmap);
+    free(r->snap_t_ns);
+}
+
+static struct sim_machine fake_machine(void)
+{
+    struct sim_machine m = {.page_shift = 12, .nr_ranges = 2};
+    m.ranges[0] = (struct sim_range){0, 1ull << 30};
+    m.ranges[1] = (struct sim_range){(1ull << 30) + (32ull << 20), 1ull << 30};
+    m.nr_areas = 1;
+    snprintf(m.areas[0].name, sizeof m.areas[0].name, "camera<&>");
+    m.areas[0].size = 256ull << 20;
+    snprintf(m.cmdline, sizeof m.cmdline, "console=ttyS0 cma=64M");
+    return m;
+}
+
+/* No "http" outside the SVG namespace declaration. */
+static void expect_no_external(const char *html)
+{
+    const char *ns = "http://www.w3.org/2000/svg";
+    for (const char *p = strstr(html, "http"); p; p = strstr(p + 1, "http"))
+        if (strncmp(p, ns, strlen(ns)) != 0) {
+            char ctx[80];
+            snprintf(ctx, sizeof ctx, "%.60s", p);
+            test_fail_(__FILE__, __LINE__, "external reference: %s", ctx);
+            return;
+        }
+    EXPECT_TRUE(strstr(html, "<script") == NULL);
+    EXPECT_TRUE(strstr(html, "<link") == NULL);
+    EXPECT_TRUE(strstr(html, "src=") == NULL);
+    EXPECT_TRUE(strstr(html, "url(") == NULL);
+}
+
+static void test_small_report(void)
+{
+    struct test_rng rng;
+    test_rng_init(&rng, test_seed_value);
+    struct sim_result res[2];
+    fake_result(&res[0], SIM_CMA_LINUX, 50, 40, 8, 16, false, &rng);
+    fake_result(&res[1], SIM_CMA_DISCARD, 50, 40, 8, 16, false, &rng);
+    struct sim_machine m = fake_machine();
+    struct sim_report rep = {.title = "phone <camera> & video", .kind = "run", .seed = 42,
+                             .machine = &m, .results = res, .nresults = 2};
+    char path[512];
+    tmp_name(path, sizeof path, "small");
+    ASSERT_EQ(report_html(path, &rep), 0);
+    size_t len;
+    char *html = slurp(path, &len);
+    ASSERT_TRUE(html != NULL);
+    EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+    EXPECT_TRUE(strstr(html, "<svg") != NULL);
+    EXPECT_TRUE(strstr(html, "cma-linux") != NULL);
+    EXPECT_TRUE(strstr(html, "cma-discard") != NULL);
+    EXPECT_TRUE(strstr(html, "carveout</th>") == NULL); /* not in this report */
+    EXPECT_TRUE(strstr(html, "phone &lt;camera&gt; &amp; video") != NULL); /* escaped */
+    EXPECT_TRUE(strstr(html, "camera&lt;&amp;&gt;") != NULL);
+    EXPECT_TRUE(strstr(html, "<camera>") == NULL);
+    EXPECT_TRUE(strstr(html, "</html>") != NULL);
+    /* three kinds of picture: 2 maps + CDF + memory */
+    size_t nsvg = 0;
+    for (const char *p = strstr(html, "<svg"); p; p = strstr(p + 1, "<svg"))
+        nsvg++;
+    EXPECT_UEQ(nsvg, 4);
+    EXPECT_TRUE(strstr(html, "<polyline") != NULL);
+    EXPECT_TRUE(strstr(html, "<path class=\"k") != NULL);
+    expect_no_external(html);
+    free(html);
+    unlink(path);
+    for (int i = 0; i < 2; i++)
+        free_result(&res[i]);
+}
+
+static void test_empty_results(void)
+{
+    /* no latencies, no samples, no maps, no machine: still a valid page */
+    struct sim_result res[1];
+    memset(res, 0, sizeof res);
+    res[0].strategy = SIM_CARVEOUT;
+    struct sim_report rep = {.title = NULL, .kind = NULL, .results = res, .nresults = 1};
+    char path[512];
+    tmp_name(path, sizeof path, "empty");
+    ASSERT_EQ(report_html(path, &rep), 0);
+    size_t len;
+    char *html = slurp(path, &len);
+    ASSERT_TRUE(html != NULL);
+    EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+    EXPECT_TRUE(strstr(html, "No device allocations.") != NULL);
+    EXPECT_TRUE(strstr(html, "carveout") != NULL);
+    expect_no_external(html);
+    free(html);
+    unlink(path);
+    /* an unwritable path fails */
+    EXPECT_EQ(report_html("/nonexistent/dir/r.html", &rep), -1);
+}
+
+static void test_worst_case_size(void)
+{
+    struct test_rng rng;
+    test_rng_init(&rng, test_seed_value);
+    struct sim_result res[SIM_NSTRATEGIES];
+    for (int s = 0; s < SIM_NSTRATEGIES; s++)
+        fake_result(&res[s], (enum sim_strategy)s, 20000, 20000, 60, 1024, true, &rng);
+    struct sim_machine m = fake_machine();
+    struct sim_report rep = {.title = "noise", .kind = "run", .seed = 1, .machine = &m,
+                             .results = res, .nresults = SIM_NSTRATEGIES};
+    char path[512];
+    tmp_name(path, sizeof path, "big");
+    ASSERT_EQ(report_html(path, &rep), 0);
+    size_t len;
+    char *html = slurp(path, &len);
+    ASSERT_TRUE(html != NULL);
+    if (test_verbose)
+        printf("worst-case report: %zu bytes\n", len);
+    EXPECT_LT(len, 3u << 20);
+    EXPECT_TRUE(strstr(html, "neighbouring pageblocks") != NULL); /* merged columns */
+    for (int s = 0; s < SIM_NSTRATEGIES; s++)
+        EXPECT_TRUE(strstr(html, s == 0 ? "carveout" : s == 1 ? "cma-linux" : s == 2 ? ">cma<" : "cma-discard"));
+    expect_no_external(html);
+    free(html);
+    unlink(path);
+    for (int s = 0; s < SIM_NSTRATEGIES; s++)
+        free_result(&res[s]);
+}
+
+static void test_demo(void)
+{
+    const char *out = getenv("CMASIM_HTML_DEMO");
+    struct test_rng rng;
+    test_rng_init(&rng, 7);
+    struct sim_result res[SIM_NSTRATEGIES];
+    for (int s = 0; s < SIM_NSTRATEGIES; s++)
+        fake_result(&res[s], (enum sim_strategy)s, 400, 1200, 60, 1024, false, &rng);
+    struct sim_machine m = fake_machine();
+    struct sim_report rep = {.title = "demo (fake data)", .kind = "run", .seed = 7, .machine = &m,
+                             .results = res, .nresults = SIM_NSTRATEGIES};
+    char path[512];
+    tmp_name(path, sizeof path, "demo");
+    ASSERT_EQ(report_html(out && *out ? out : path, &rep), 0);
+    size_t len;
+    char *html = slurp(out && *out ? out : path, &len);
+    ASSERT_TRUE(html != NULL);
+    EXPECT_LT(len, 3u << 20);
+    EXPECT_TRUE(strstr(html, "neighbouring pageblocks") == NULL); /* structured maps need no merging */
+    free(html);
+    if (!(out && *out))
+        unlink(path);
+    for (int s = 0; s < SIM_NSTRATEGIES; s++)
+        free_result(&res[s]);
+}
+
+int main(int argc, char **argv)
+{
+    return test_main(argc, argv, TEST(test_small_report), TEST(test_empty_results),
+                     TEST(test_worst_case_size), TEST(test_demo));
+}

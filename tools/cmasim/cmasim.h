@@ -1,0 +1,208 @@
+/*
+ * cmasim.h - the simulator's data model, shared by its modules. cmasim uses only libcma's public
+ * API (<cma/cma.h>): it drives the real library on a simulated machine.
+ *
+ * Flow: a scenario (scenario.c) or a trace (trace.c) becomes a machine description plus one list of
+ * workload events. The engine (sim.c) replays that same list once per strategy, each on a fresh
+ * machine, measuring the wall time of every device allocation and sampling memory over simulated
+ * time. The reports (report.c: table, JSON, CSV; html.c: one self-contained HTML file with SVG)
+ * print the results side by side.
+ *
+ * Modules:
+ *   main.c      command line (run, replay, scenarios, --help, --version), exit codes
+ *   scenario.c  scenario file format + built-in scenarios, and the seeded workload generator
+ *   trace.c     trace parsers: cmasim's native line format and Linux ftrace text
+ *   sim.c       the engine: machine setup per strategy, event replay, owners, metrics
+ *   report.c    terminal table, JSON and CSV
+ *   html.c      the HTML report
+ */
+#ifndef CMASIM_H
+#define CMASIM_H
+
+#include <cma/cma.h>
+#include <stdio.h>
+
+#define CMASIM_VERSION "0.1.0"
+
+/* Exit codes (documented in docs/cmasim.md). */
+enum {
+    CMASIM_EXIT_OK = 0,
+    CMASIM_EXIT_USAGE = 2,   /* bad command line */
+    CMASIM_EXIT_INPUT = 3,   /* scenario or trace file unreadable or malformed */
+    CMASIM_EXIT_SETUP = 4,   /* the machine could not be built (library refused the layout) */
+    CMASIM_EXIT_OUTPUT = 5,  /* report could not be written */
+    CMASIM_EXIT_INTERNAL = 6 /* invariant checker failed: a libcma bug */
+};
+
+/* ---- strategies --------------------------------------------------------------------------------- */
+enum sim_strategy {
+    SIM_CARVEOUT,    /* area reserved at boot and never lent: instant, memory lost to others */
+    SIM_CMA_LINUX,   /* CMA_POLICY_LINUX: lowest window, step one alignment unit, no discard */
+    SIM_CMA,         /* CMA_POLICY_DEFAULT with discard disabled */
+    SIM_CMA_DISCARD, /* CMA_POLICY_DEFAULT with clean page-cache pages dropped (GCMA-style) */
+    SIM_NSTRATEGIES
+};
+const char *sim_strategy_name(enum sim_strategy s);
+/* Parses "carveout,cma-linux,cma,cma-discard" into a mask of (1 << strategy). 0 on error. */
+unsigned sim_strategy_parse(const char *list);
+
+/* ---- the machine ------------------------------------------------------------------------------- */
+#define SIM_MAX_RANGES 16
+#define SIM_MAX_AREAS 8
+
+struct sim_range {
+    uint64_t base, size; /* bytes */
+};
+
+struct sim_area {
+    char name[64];
+    uint64_t size;       /* bytes */
+    uint64_t base;       /* 0 = anywhere */
+};
+
+struct sim_machine {
+    unsigned page_shift;                      /* 12 */
+    unsigned nr_ranges;
+    struct sim_range ranges[SIM_MAX_RANGES];  /* memory (holes between them) */
+    unsigned nr_reserved;
+    struct sim_range reserved[SIM_MAX_RANGES];
+    unsigned nr_areas;                        /* explicit areas ... */
+    struct sim_area areas[SIM_MAX_AREAS];
+    char cmdline[256];                        /* ... and/or a cma= string */
+};
+uint64_t sim_machine_bytes(const struct sim_machine *m);
+
+/* ---- workload events --------------------------------------------------------------------------- */
+enum sim_op {
+    SIM_OP_ALLOC,       /* id order gfp [movable] [clean]: an ordinary page allocation */
+    SIM_OP_FREE,        /* id */
+    SIM_OP_MOVABLE,     /* id: register movable ops (page cache, anon) */
+    SIM_OP_CLEAN,       /* id: contents clean (droppable when discard is allowed) */
+    SIM_OP_DIRTY,       /* id */
+    SIM_OP_PIN,         /* id: long-term pin (moves out of CMA first) */
+    SIM_OP_UNPIN,       /* id */
+    SIM_OP_GET,         /* id: short-term reference held until SIM_OP_PUT (a driver pinning) */
+    SIM_OP_PUT,         /* id */
+    SIM_OP_CMA_ALLOC,   /* id area count align_order: a device buffer */
+    SIM_OP_CMA_RELEASE, /* id */
+};
+
+/* Object classes, for ordinary allocations (what the pages stand for). */
+enum sim_class { SIM_CLASS_OTHER, SIM_CLASS_PAGECACHE, SIM_CLASS_ANON, SIM_CLASS_KERNEL,
+                 SIM_CLASS_PINNED, SIM_NCLASSES };
+
+struct sim_event {
+    uint64_t t_ns;          /* simulated time, non-decreasing */
+    enum sim_op op;
+    uint8_t order;          /* ALLOC */
+    uint8_t gfp;            /* ALLOC: CMA_GFP_UNMOVABLE / MOVABLE / RECLAIMABLE */
+    uint8_t cls;            /* ALLOC: enum sim_class */
+    uint8_t flags;          /* ALLOC: SIM_EV_MOVABLE | SIM_EV_CLEAN */
+    uint8_t area;           /* CMA_ALLOC: index into sim_machine areas as declared (cmdline areas
+                               come first in declaration order) */
+    uint8_t align_order;    /* CMA_ALLOC */
+    uint32_t line;          /* source line (traces), 0 for generated events */
+    uint64_t id;            /* object id: ties FREE/PIN/... to their ALLOC, RELEASE to CMA_ALLOC */
+    uint64_t count;         /* CMA_ALLOC: pages */
+};
+#define SIM_EV_MOVABLE 0x1
+#define SIM_EV_CLEAN 0x2
+
+struct sim_trace {
+    struct sim_event *ev;
+    size_t n, cap;
+    uint64_t events_skipped;  /* unknown or unsupported events, counted and skipped */
+    uint64_t max_id;
+    char area_names[SIM_MAX_AREAS][64]; /* for traces: areas named by the trace, in index order */
+    unsigned nr_area_names;
+    uint64_t events_lost;     /* ftrace: events the kernel reported lost ("CPU:N [LOST M EVENTS]") */
+};
+/* Appends an event (grows the array); returns 0 or -1 on out of memory. */
+int sim_trace_push(struct sim_trace *t, const struct sim_event *ev);
+void sim_trace_free(struct sim_trace *t);
+
+/* ---- results ------------------------------------------------------------------------------------ */
+struct sim_sample {
+    uint64_t t_ns;
+    uint64_t avail_bytes;   /* memory available to the rest of the system at that time */
+};
+
+struct sim_result {
+    enum sim_strategy strategy;
+    uint64_t device_allocs;          /* device allocation attempts */
+    uint64_t device_alloc_failures;
+    uint64_t *lat_ns;                /* wall time of every device allocation attempt */
+    size_t nlat;
+    uint64_t lat_p50, lat_p99, lat_max;
+    uint64_t pages_migrated, pages_discarded, retries;
+    uint64_t avail_bytes_avg, avail_bytes_min;
+    uint64_t ordinary_allocs, ordinary_alloc_failures;
+    unsigned largest_free_order;     /* at the end of the run */
+    double unusable_order9;          /* share of free memory in blocks below order 9, end of run */
+    uint64_t events_replayed, events_skipped;
+    struct sim_sample *samples;
+    size_t nsamples;
+    /* pageblock map snapshots: nsnap rows of npb characters (cma_mm_dump map letters) */
+    char *pbmap;
+    uint64_t *snap_t_ns;
+    size_t nsnap, npb;
+};
+void sim_result_free(struct sim_result *r);
+
+/* ---- scenario.c --------------------------------------------------------------------------------- */
+struct sim_scenario {
+    char name[64];
+    char description[256];
+    struct sim_machine machine;
+    /* generator parameters: see scenarios/README and docs/cmasim.md */
+    uint64_t duration_ns, step_ns;
+    uint64_t seed;
+    /* ... further fields are scenario.c's own business */
+    void *gen;  /* private generator state/parameters */
+};
+/* Loads a built-in scenario by name, or a scenario file by path. On error returns -1 and writes
+ * "file:line: what is wrong" into err. */
+int sim_scenario_load(const char *name_or_path, struct sim_scenario *sc, char *err, size_t errlen);
+void sim_scenario_free(struct sim_scenario *sc);
+/* Names of the built-ins, NULL-terminated, with one-line descriptions. */
+const char *const *sim_builtin_names(void);
+const char *sim_builtin_description(const char *name);
+/* Generates the workload deterministically from seed (quick: shorter run for tests/demo). */
+int sim_scenario_generate(const struct sim_scenario *sc, uint64_t seed, bool quick,
+                          struct sim_trace *out, char *err, size_t errlen);
+
+/* ---- trace.c ------------------------------------------------------------------------------------ */
+enum sim_trace_format { SIM_TRACE_AUTO, SIM_TRACE_NATIVE, SIM_TRACE_FTRACE };
+/* Parses a trace file. Malformed lines: returns -1 with "file:line: what is wrong" in err.
+ * Unknown events are counted in t->events_skipped. The machine is left untouched unless the
+ * native trace carries `machine` lines (then it is filled). */
+int sim_trace_load(const char *path, enum sim_trace_format fmt, struct sim_trace *t,
+                   struct sim_machine *m, char *err, size_t errlen);
+
+/* ---- sim.c -------------------------------------------------------------------------------------- */
+struct sim_options {
+    uint64_t seed;
+    bool quick;
+    bool progress;          /* draw a progress bar on stderr (only when it is a terminal) */
+    uint64_t sample_every_ns; /* memory sampling period in simulated time (0: auto) */
+    unsigned max_snapshots;   /* pageblock map snapshots (0: auto, 60) */
+};
+/* Replays t on a fresh machine built from m for one strategy. Returns 0, or an exit code. */
+int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_strategy s,
+            const struct sim_options *o, struct sim_result *r, char *err, size_t errlen);
+
+/* ---- report.c / html.c ----------------------------------------------------------------------- */
+struct sim_report {
+    const char *title;        /* scenario or trace name */
+    const char *kind;         /* "run" or "replay" */
+    uint64_t seed;
+    const struct sim_machine *machine;
+    const struct sim_result *results;
+    size_t nresults;
+};
+void report_table(FILE *f, const struct sim_report *rep);
+void report_json(FILE *f, const struct sim_report *rep);
+void report_csv(FILE *f, const struct sim_report *rep);
+int report_html(const char *path, const struct sim_report *rep);
+
+#endif /* CMASIM_H */
