@@ -57,13 +57,18 @@ static uint64_t find_next(const uint64_t *map, uint64_t size, uint64_t start, bo
     return size;
 }
 
+/* Sets (val) or clears bits [b, b + n), a word at a time. */
 static void bits_assign(uint64_t *map, uint64_t b, uint64_t n, bool val)
 {
-    for (uint64_t i = b; i < b + n; i++) {
+    while (n) {
+        uint64_t off = b % 64, take = 64 - off < n ? 64 - off : n;
+        uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << off;
         if (val)
-            map[i / 64] |= 1ull << (i % 64);
+            map[b / 64] |= mask;
         else
-            map[i / 64] &= ~(1ull << (i % 64));
+            map[b / 64] &= ~mask;
+        b += take;
+        n -= take;
     }
 }
 
@@ -297,7 +302,7 @@ struct window_cost {
 
 /* Prices clearing [from, to) (inside span s). Caller holds mm->lock. */
 static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from,
-                               cma_pfn_t to, bool discard, struct window_cost *wc)
+                               cma_pfn_t to, bool discard, bool refs_exclude, struct window_cost *wc)
 {
     wc->excluded = false;
     wc->cost = 0;
@@ -313,6 +318,8 @@ static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s
                 wc->excluded = true;
             } else if (discard && (f & PF_CLEAN) && mm->ops_table[slot]->discard) {
                 wc->cost += 1;
+            } else if ((f & (PF_REFD | PF_MIGRATING)) && refs_exclude) {
+                wc->excluded = true;
             } else {
                 wc->cost += 4 * n + 1;
                 if (f & (PF_REFD | PF_MIGRATING))
@@ -389,13 +396,50 @@ static int alloc_linux(struct alloc_ctx *c)
     }
 }
 
-/* libcma's loop. Called and returns with area->lock held. */
+/* Pages found busy during one cma_alloc call: windows containing one are not tried again. */
+#define BUSY_MAX 64
+struct busy_set {
+    cma_pfn_t pfn[BUSY_MAX];
+    unsigned n;
+};
+
+/* The highest known-busy pfn in [from, to), or CMA_PFN_NONE. */
+static cma_pfn_t busy_in(const struct busy_set *b, cma_pfn_t from, cma_pfn_t to)
+{
+    cma_pfn_t hit = CMA_PFN_NONE;
+    for (unsigned i = 0; i < b->n; i++)
+        if (b->pfn[i] >= from && b->pfn[i] < to && (hit == CMA_PFN_NONE || b->pfn[i] > hit))
+            hit = b->pfn[i];
+    return hit;
+}
+
+/* Adds the obstacles a failed window reported; returns how many were new. */
+static unsigned busy_learn(struct busy_set *b, const struct cma__contig_req *req, cma_pfn_t from,
+                           cma_pfn_t to)
+{
+    unsigned added = 0;
+    for (unsigned i = 0; i < req->nbusy && b->n < BUSY_MAX; i++)
+        if (req->busy_list[i] >= from && req->busy_list[i] < to &&
+            busy_in(b, req->busy_list[i], req->busy_list[i] + 1) == CMA_PFN_NONE) {
+            b->pfn[b->n++] = req->busy_list[i];
+            added++;
+        }
+    return added;
+}
+
+/* libcma's loop. Called and returns with area->lock held.
+ * First pass: windows with short-term references are excluded like unmovable ones (a reference
+ * usually outlives five migration rounds); if no window is left, a second pass allows them. After a
+ * failed window its obstacles are remembered and the search restarts from the beginning, so lower
+ * windows passed over for a cheaper one get their chance. */
 static int alloc_default(struct alloc_ctx *c)
 {
     struct cma_area *a = c->area;
     struct cma_mm *mm = a->mm;
     const struct cma_span *s = cma__span_of_pfn(mm, a->base_pfn);
     const uint64_t stride = (c->nbits + c->mask) & ~c->mask;
+    struct busy_set busy = {.n = 0};
+    bool refs_exclude = true;
     uint64_t start = c->start_bit;
     int ret = -CMA_ENOSPC;
     for (;;) {
@@ -408,13 +452,18 @@ static int alloc_default(struct alloc_ctx *c)
             uint64_t bit = find_zero_area(a->bitmap, a->nbits, next, c->nbits, c->mask, c->offset);
             if (bit + c->nbits > a->nbits)
                 break;
-            struct window_cost wc;
+            struct window_cost wc = {.excluded = false};
+            cma_pfn_t wfrom = bit_pfn(a, bit), wto = wfrom + c->count;
             any = true;
-            cma__mm_lock(mm);
-            window_cost_locked(mm, s, bit_pfn(a, bit), bit_pfn(a, bit) + c->count,
-                               a->discard, &wc);
-            cma__mm_unlock(mm);
-            if (wc.excluded) { /* skip past the page that can never move */
+            wc.blocker = busy_in(&busy, wfrom, wto);
+            if (wc.blocker != CMA_PFN_NONE) {
+                wc.excluded = true;
+            } else {
+                cma__mm_lock(mm);
+                window_cost_locked(mm, s, wfrom, wto, a->discard, refs_exclude, &wc);
+                cma__mm_unlock(mm);
+            }
+            if (wc.excluded) { /* skip past the page in the way */
                 next = ((wc.blocker - a->base_pfn) >> a->order_per_bit) + 1;
                 continue;
             }
@@ -429,18 +478,24 @@ static int alloc_default(struct alloc_ctx *c)
                 break;
             next = bit + stride;
         }
-        if (best == UINT64_MAX)
+        if (best == UINT64_MAX) {
+            if (refs_exclude && any) {
+                refs_exclude = false;
+                continue;
+            }
             return any ? -CMA_EBUSY : ret;
+        }
         c->resume_bit = lowest < best ? lowest : UINT64_MAX; /* a cheaper pick leaves lower windows */
         int r = try_window(c, best);
         if (r != -CMA_EBUSY)
             return r;
         ret = r;
         a->retries++;
-        uint64_t past = best + 1;
-        if (c->req.busy_pfn != CMA_PFN_NONE && c->req.busy_pfn >= a->base_pfn)
-            past = ((c->req.busy_pfn - a->base_pfn) >> a->order_per_bit) + 1;
-        start = past > best ? past : best + 1;
+        cma_pfn_t wfrom = bit_pfn(a, best);
+        if (busy_learn(&busy, &c->req, wfrom, wfrom + c->count))
+            start = c->start_bit;
+        else
+            start = best + 1; /* nothing learnt (or the set is full): move on */
     }
 }
 

@@ -51,77 +51,61 @@ static void free_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_p
     }
 }
 
-/* Next block head in [pfn, end) whose state is not free (PS_BUDDY), or CMA_PFN_NONE. */
-static cma_pfn_t next_busy_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
-                                  cma_pfn_t end, unsigned *statep)
+/* Records an obstacle for the caller (cma.c skips windows containing one). */
+static void note_busy(struct cma__contig_req *req, cma_pfn_t pfn, cma_pfn_t start)
 {
-    while (pfn < end) {
-        cma_pfn_t head;
-        uint32_t idx = cma__block_head(mm, s, pfn, &head);
-        if (idx == CMA_IDX_NIL) {
-            *statep = PS_TAIL;
-            return pfn;
-        }
-        const struct cma_page *p = cma__page(mm, idx);
-        unsigned st = cma__page_state(p);
-        if (st != PS_BUDDY) {
-            *statep = st;
-            return head;
-        }
-        pfn = head + (1ull << p->order);
-    }
-    return CMA_PFN_NONE;
+    if (pfn < start)
+        pfn = start;
+    if (req->busy_pfn == CMA_PFN_NONE)
+        req->busy_pfn = pfn;
+    if (req->nbusy < sizeof req->busy_list / sizeof req->busy_list[0])
+        req->busy_list[req->nbusy++] = pfn;
 }
 
-/* Step 2: the migration rounds. */
+/* Step 2: the migration rounds, batch by batch. */
 static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start, cma_pfn_t end,
                          struct cma__contig_req *req)
 {
     struct cma__migrate_ctl ctl = {.allow_discard = req->allow_discard,
                                    .target_mt = CMA_MIGRATE_MOVABLE};
+    struct cma__migrate_batch b;
     unsigned idle_rounds = 0;
     cma_pfn_t stuck = CMA_PFN_NONE; /* linux_mode: first block that can never move */
+    cma_pfn_t left[16];
+    unsigned nleft;
     int r = 0;
     for (;;) {
-        bool left = false, progress = false;
-        cma_pfn_t pfn = start, first_left = CMA_PFN_NONE;
-        for (;;) {
-            unsigned st;
-            cma__mm_lock(mm);
-            pfn = next_busy_locked(mm, s, pfn, end, &st);
-            unsigned order = pfn == CMA_PFN_NONE || st == PS_TAIL
-                                 ? 0 : cma__page(mm, s->idx + (uint32_t)(pfn - s->base))->order;
-            cma__mm_unlock(mm);
-            if (pfn == CMA_PFN_NONE)
-                break;
-            if (st == PS_PCP) {
-                /* Cannot happen after the drain (pcp.c); drained again rather than trusted. */
-                cma__pcp_drain_all(mm);
-                left = true;
-                continue;
-            }
-            cma_pfn_t npfn;
-            r = st == PS_ALLOC ? cma__migrate_block(mm, pfn, &ctl, &npfn) : -CMA_EBUSY;
-            if (r == 0) {
-                progress = true;
-            } else if (r == -CMA_EAGAIN) {
-                left = true;
-                if (first_left == CMA_PFN_NONE)
-                    first_left = pfn < start ? start : pfn;
-            } else if (r == -CMA_EBUSY && req->linux_mode) {
-                /* Linux does not notice yet: it migrates the rest and fails when verifying. */
-                if (stuck == CMA_PFN_NONE)
-                    stuck = pfn < start ? start : pfn;
-            } else {
-                req->busy_pfn = pfn < start ? start : pfn;
+        bool progress = false, pcp = false;
+        nleft = 0;
+        for (cma_pfn_t pfn = start; pfn < end; pfn = b.next) {
+            cma__migrate_batch(mm, s, pfn, end, &ctl, !req->linux_mode, &b);
+            if (b.nomem) {
+                r = -CMA_ENOMEM;
                 goto out;
             }
-            pfn += st == PS_TAIL ? 1 : 1ull << order;
+            if (b.stuck != CMA_PFN_NONE) {
+                if (!req->linux_mode) {
+                    note_busy(req, b.stuck, start);
+                    r = -CMA_EBUSY;
+                    goto out;
+                }
+                /* Linux does not notice yet: it migrates the rest and fails when verifying. */
+                if (stuck == CMA_PFN_NONE)
+                    stuck = b.stuck;
+            }
+            progress |= b.moved != 0;
+            pcp |= b.pcp_seen;
+            for (unsigned i = 0; i < b.nleft && i < CMA_MIGRATE_BATCH; i++)
+                if (nleft < 16)
+                    left[nleft++] = b.left_pfn[i];
+                else
+                    nleft++;
         }
-        r = 0;
-        if (!left) {
+        if (pcp) /* cannot happen after isolation's drain (pcp.c); drained again, not trusted */
+            cma__pcp_drain_all(mm);
+        if (!nleft && !pcp) {
             if (stuck != CMA_PFN_NONE) {
-                req->busy_pfn = stuck;
+                note_busy(req, stuck, start);
                 r = -CMA_EBUSY;
             }
             break;
@@ -129,7 +113,10 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
         if (progress) {
             idle_rounds = 0;
         } else if (++idle_rounds >= 5) {
-            req->busy_pfn = first_left;
+            for (unsigned i = 0; i < nleft && i < 16; i++)
+                note_busy(req, left[i], start);
+            if (stuck != CMA_PFN_NONE)
+                note_busy(req, stuck, start);
             r = -CMA_EBUSY;
             break;
         }
@@ -146,9 +133,9 @@ static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pf
                              cma_pfn_t end, struct cma__contig_req *req)
 {
     unsigned st;
-    cma_pfn_t busy = next_busy_locked(mm, s, start, end, &st);
+    cma_pfn_t busy = cma__next_busy_locked(mm, s, start, end, &st);
     if (busy != CMA_PFN_NONE) {
-        req->busy_pfn = busy < start ? start : busy;
+        note_busy(req, busy, start);
         return -CMA_EBUSY;
     }
     cma_pfn_t pfn = start;
@@ -174,11 +161,15 @@ int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
     const struct cma_span *s = cma__span_of_pfn(mm, start);
     int r;
     req->busy_pfn = CMA_PFN_NONE;
+    req->nbusy = 0;
     if (start >= end || !s || end > s->base + s->npages)
         return -CMA_EINVAL;
     r = cma__isolate_range_ex(mm, start, end, req->cma_mode, req->linux_mode, &req->busy_pfn);
-    if (r)
+    if (r) {
+        if (req->busy_pfn != CMA_PFN_NONE)
+            req->busy_list[req->nbusy++] = req->busy_pfn;
         return r;
+    }
     r = migrate_range(mm, s, start, end, req);
     if (!r) {
         cma__mm_lock(mm);

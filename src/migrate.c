@@ -23,6 +23,9 @@
 #include "internal/internal.h"
 
 #include <string.h>
+#if defined(__SSE2__) && defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #define PIN_TOMB (CMA_IDX_NIL - 1)
 
@@ -272,6 +275,34 @@ static uint32_t target_alloc_locked(struct cma_mm *mm, unsigned order, unsigned 
     return idx;
 }
 
+/* Copies a block's contents (backed mode). Targets are cold and will not be read by this CPU soon,
+ * so on x86-64 the copy uses non-temporal stores: no read-for-ownership of the target lines and no
+ * eviction of the caller's working set. */
+static void copy_block(const struct cma_mm *mm, cma_pfn_t from, cma_pfn_t to, unsigned order)
+{
+    uint8_t *src = cma_pfn_to_virt(mm, from), *dst = cma_pfn_to_virt(mm, to);
+    size_t n = (size_t)mm->page_size << order;
+    if (!src || !dst)
+        return;
+#if defined(__SSE2__) && defined(__x86_64__)
+    if (!(((uintptr_t)src | (uintptr_t)dst) & 15)) {
+        for (size_t i = 0; i < n; i += 64) {
+            __m128i a = _mm_load_si128((const __m128i *)(src + i));
+            __m128i b = _mm_load_si128((const __m128i *)(src + i + 16));
+            __m128i c = _mm_load_si128((const __m128i *)(src + i + 32));
+            __m128i d = _mm_load_si128((const __m128i *)(src + i + 48));
+            _mm_stream_si128((__m128i *)(dst + i), a);
+            _mm_stream_si128((__m128i *)(dst + i + 16), b);
+            _mm_stream_si128((__m128i *)(dst + i + 32), c);
+            _mm_stream_si128((__m128i *)(dst + i + 48), d);
+        }
+        _mm_sfence();
+        return;
+    }
+#endif
+    memcpy(dst, src, n);
+}
+
 /* Returns a block to the buddy from any owned state. Caller holds mm->lock. */
 static void release_block_locked(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order)
 {
@@ -347,9 +378,7 @@ int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl
         return -CMA_ENOMEM;
     }
     cma_pfn_t tpfn = cma__idx_to_pfn(mm, tidx);
-    void *src = cma_pfn_to_virt(mm, pfn), *dst = cma_pfn_to_virt(mm, tpfn);
-    if (src && dst)
-        memcpy(dst, src, (size_t)mm->page_size << order);
+    copy_block(mm, pfn, tpfn, order);
     r = ops->migrate(owner, pfn, tpfn, order);
 
     cma__mm_lock(mm);
@@ -374,6 +403,214 @@ int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl
     ctl->migrated += 1ull << order;
     *newpfnp = tpfn;
     return 0;
+}
+
+/* ---- batched migration of a range ---------------------------------------------------------------
+ * Clearing a range migrates many blocks; doing them one by one costs three zone-lock round trips
+ * per block. A batch takes up to CMA_MIGRATE_BATCH blocks (at most 512 pages, Linux's batch) in one
+ * hold: marks them migrating and allocates their targets; runs the owners' callbacks and the copies
+ * with no lock held; then commits every outcome in a second hold.
+ */
+enum { MB_PENDING, MB_MOVED, MB_DROPPED, MB_LEFT, MB_FAILED, MB_NOMEM };
+
+struct mb_entry {
+    cma_pfn_t pfn;
+    uint32_t idx, tidx;
+    uint8_t order, flags, outcome;
+    bool isolated, drop;
+    const struct cma_movable_ops *ops;
+    void *owner;
+};
+
+cma_pfn_t cma__next_busy_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
+                                cma_pfn_t end, unsigned *statep)
+{
+    while (pfn < end) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        if (idx == CMA_IDX_NIL) {
+            *statep = PS_TAIL;
+            return pfn;
+        }
+        const struct cma_page *p = cma__page(mm, idx);
+        unsigned st = cma__page_state(p);
+        if (st != PS_BUDDY) {
+            *statep = st;
+            return head;
+        }
+        pfn = head + (1ull << p->order);
+    }
+    return CMA_PFN_NONE;
+}
+
+static void mb_note_left(struct cma__migrate_batch *out, cma_pfn_t pfn)
+{
+    if (out->nleft < CMA_MIGRATE_BATCH)
+        out->left_pfn[out->nleft] = pfn;
+    out->nleft++;
+}
+
+/* Phase A: collect and mark. Caller holds mm->lock. */
+static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from,
+                                  cma_pfn_t end, const struct cma__migrate_ctl *ctl,
+                                  bool stop_on_stuck, struct mb_entry *e,
+                                  struct cma__migrate_batch *out)
+{
+    unsigned n = 0;
+    uint64_t pages = 0;
+    cma_pfn_t pfn = from;
+    while (n < CMA_MIGRATE_BATCH && pages < 512) {
+        unsigned st;
+        pfn = cma__next_busy_locked(mm, s, pfn, end, &st);
+        if (pfn == CMA_PFN_NONE) {
+            pfn = end;
+            break;
+        }
+        struct cma_page *p = st == PS_TAIL ? NULL : cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+        uint64_t step = p ? 1ull << p->order : 1;
+        uint8_t f = p ? cma__page_flags(p) : 0;
+        unsigned slot = p ? atomic_load_explicit(&p->ops, memory_order_relaxed) : 0;
+        if (st == PS_PCP) {
+            out->pcp_seen = true;
+        } else if (st != PS_ALLOC || !slot || (f & PF_PINNED)) {
+            if (out->stuck == CMA_PFN_NONE)
+                out->stuck = pfn;
+            if (stop_on_stuck) {
+                pfn = end;
+                break;
+            }
+        } else if ((f & (PF_MIGRATING | PF_REFD)) ||
+                   !atomic_compare_exchange_strong_explicit(&p->flags, &f, (uint8_t)(f | PF_MIGRATING),
+                                                            memory_order_acq_rel, memory_order_relaxed)) {
+            mb_note_left(out, pfn);
+        } else {
+            struct mb_entry *x = &e[n++];
+            x->pfn = pfn;
+            x->idx = s->idx + (uint32_t)(pfn - s->base);
+            x->order = p->order;
+            x->flags = f;
+            x->ops = mm->ops_table[slot];
+            x->owner = (void *)(uintptr_t)((uint64_t)p->lo | ((uint64_t)p->hi << 32));
+            x->outcome = MB_PENDING;
+            x->isolated = false;
+            x->drop = ctl->allow_discard && (f & PF_CLEAN) && x->ops->discard;
+            x->tidx = x->drop ? CMA_IDX_NIL : target_alloc_locked(mm, x->order, ctl->target_mt);
+            pages += step;
+        }
+        pfn += step;
+    }
+    out->next = pfn;
+    return n;
+}
+
+/* Targets for entries that still need one; drains the caches once if memory is short. */
+static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsigned mt, bool only_isolated)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        bool missing = false;
+        cma__mm_lock(mm);
+        for (unsigned i = 0; i < n; i++) {
+            struct mb_entry *x = &e[i];
+            if (x->outcome != MB_PENDING || x->drop || x->tidx != CMA_IDX_NIL ||
+                (only_isolated && !x->isolated))
+                continue;
+            x->tidx = target_alloc_locked(mm, x->order, mt);
+            missing |= x->tidx == CMA_IDX_NIL;
+        }
+        cma__mm_unlock(mm);
+        if (!missing)
+            return;
+        if (pass == 0)
+            cma__pcp_drain_all(mm); /* free blocks may sit in per-CPU caches */
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (e[i].outcome == MB_PENDING && !e[i].drop && e[i].tidx == CMA_IDX_NIL &&
+            (!only_isolated || e[i].isolated))
+            e[i].outcome = MB_NOMEM;
+}
+
+void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from, cma_pfn_t end,
+                        struct cma__migrate_ctl *ctl, bool stop_on_stuck,
+                        struct cma__migrate_batch *out)
+{
+    struct mb_entry e[CMA_MIGRATE_BATCH];
+    out->next = end;
+    out->moved = out->nleft = 0;
+    out->stuck = CMA_PFN_NONE;
+    out->pcp_seen = false;
+    out->nomem = false;
+
+    cma__mm_lock(mm);
+    unsigned n = mb_collect_locked(mm, s, from, end, ctl, stop_on_stuck, e, out);
+    cma__mm_unlock(mm);
+    mb_targets(mm, e, n, ctl->target_mt, false);
+
+    /* Phase B: the owners' callbacks and the copies, no lock held. */
+    for (unsigned i = 0; i < n; i++) {
+        struct mb_entry *x = &e[i];
+        if (x->outcome != MB_PENDING)
+            continue;
+        if (x->ops->isolate && x->ops->isolate(x->owner, x->pfn, x->order) != 0) {
+            x->outcome = MB_LEFT;
+            continue;
+        }
+        x->isolated = true;
+        if (x->drop) {
+            if (x->ops->discard(x->owner, x->pfn, x->order) == 0) {
+                x->outcome = MB_DROPPED;
+                continue;
+            }
+            x->drop = false; /* the owner wants it kept: migrate after all */
+            mb_targets(mm, x, 1, ctl->target_mt, true);
+            if (x->outcome != MB_PENDING)
+                continue;
+        }
+        cma_pfn_t tpfn = cma__idx_to_pfn(mm, x->tidx);
+        copy_block(mm, x->pfn, tpfn, x->order);
+        x->outcome = x->ops->migrate(x->owner, x->pfn, tpfn, x->order) == 0 ? MB_MOVED : MB_FAILED;
+    }
+
+    /* Phase C: commit every outcome in one hold. */
+    cma__mm_lock(mm);
+    for (unsigned i = 0; i < n; i++) {
+        struct mb_entry *x = &e[i];
+        struct cma_page *p = cma__page(mm, x->idx);
+        uint64_t pages = 1ull << x->order;
+        if (x->outcome == MB_MOVED) {
+            struct cma_page *t = cma__page(mm, x->tidx);
+            t->lo = p->lo;
+            t->hi = p->hi;
+            atomic_store_explicit(&t->ops, atomic_load_explicit(&p->ops, memory_order_relaxed),
+                                  memory_order_relaxed);
+            cma__page_set_flags(t, (uint8_t)(PS_ALLOC | (x->flags & PF_CLEAN)));
+            release_block_locked(mm, x->idx, x->pfn, x->order);
+            mm->pgmigrate_success += pages;
+            ctl->migrated += pages;
+            out->moved++;
+            continue;
+        }
+        if (x->tidx != CMA_IDX_NIL)
+            release_block_locked(mm, x->tidx, cma__idx_to_pfn(mm, x->tidx), x->order);
+        if (x->outcome == MB_DROPPED) {
+            release_block_locked(mm, x->idx, x->pfn, x->order);
+            mm->pgdiscard += pages;
+            ctl->discarded += pages;
+            out->moved++;
+            continue;
+        }
+        atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_MIGRATING, memory_order_release);
+        if (x->outcome == MB_FAILED)
+            mm->pgmigrate_fail += pages;
+        if (x->outcome == MB_NOMEM)
+            out->nomem = true;
+        else
+            mb_note_left(out, x->pfn);
+    }
+    cma__mm_unlock(mm);
+    for (unsigned i = 0; i < n; i++)
+        if (e[i].isolated && e[i].outcome != MB_MOVED && e[i].outcome != MB_DROPPED &&
+            e[i].ops->putback)
+            e[i].ops->putback(e[i].owner, e[i].pfn, e[i].order);
 }
 
 /* ---- long-term pins -------------------------------------------------------------------------- */

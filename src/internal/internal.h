@@ -237,6 +237,27 @@ int cma__alloc_head_locked(const struct cma_mm *mm, cma_pfn_t pfn, uint32_t *idx
  * -ENOMEM no target. */
 int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl *ctl,
                        cma_pfn_t *newpfnp);
+/* Migrates (or drops) the allocated blocks of [from, end) (inside span s), one batch of at most
+ * CMA_MIGRATE_BATCH blocks / 512 pages per call; out->next says where the next batch starts.
+ * Blocks that can never move are reported in out->stuck (the batch stops there if stop_on_stuck);
+ * transiently busy ones in out->left_pfn. Call with no libcma lock held. */
+#define CMA_MIGRATE_BATCH 32
+struct cma__migrate_batch {
+    cma_pfn_t next;
+    unsigned moved;                       /* blocks moved or dropped */
+    unsigned nleft;                       /* blocks left behind (transient) */
+    cma_pfn_t left_pfn[CMA_MIGRATE_BATCH];/* the first of them */
+    cma_pfn_t stuck;                      /* first block that can never move, or CMA_PFN_NONE */
+    bool pcp_seen;                        /* a cached free block was found (should not happen) */
+    bool nomem;                           /* no target memory for some block */
+};
+void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from, cma_pfn_t end,
+                        struct cma__migrate_ctl *ctl, bool stop_on_stuck,
+                        struct cma__migrate_batch *out);
+/* Next block head in [pfn, end) that is not a free buddy block (state in *statep; PS_TAIL for an
+ * uncovered page), or CMA_PFN_NONE. Caller holds mm->lock. */
+cma_pfn_t cma__next_busy_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
+                                cma_pfn_t end, unsigned *statep);
 uint32_t cma__pin_count_locked(struct cma_mm *mm, uint32_t idx);
 void cma__pins_fini(struct cma_mm *mm);
 
@@ -273,6 +294,8 @@ struct cma__contig_req {
     bool linux_mode;     /* as Linux: trust CMA pageblocks at isolation, migrate everything movable
                             and find unmovable pages only when verifying (CMA_POLICY_LINUX) */
     cma_pfn_t busy_pfn;  /* out, on -EBUSY: the first page that could not be cleared */
+    cma_pfn_t busy_list[16]; /* out, on -EBUSY: pages that could not be cleared (up to 16) */
+    unsigned nbusy;
     uint64_t migrated;   /* out */
     uint64_t discarded;  /* out */
 };

@@ -765,12 +765,12 @@ static void putback_on_no_target(void)
     cma_pfn_t pfn;
     EXPECT_ERR(cma_alloc(m.area, m.acount, 0, &pfn), -CMA_ENOMEM);
     EXPECT_UEQ(pfn, CMA_PFN_NONE);
-    EXPECT_GE(W.n_putback, 1);
+    /* Targets are found before the owner is asked to isolate, so with no memory at all nothing
+     * is isolated; whatever was isolated must have been put back. */
     EXPECT_UEQ(W.n_migrate, 0);
     EXPECT_UEQ(W.n_isolate, W.n_putback);
     EXPECT_UEQ(astats(m.area).available, m.acount);
     EXPECT_UEQ(astats(m.area).alloc_calls_fail, a0.alloc_calls_fail + 1);
-    EXPECT_UEQ(mstats(m.mm).pgmigrate_fail, W.n_putback);
     expect_area_cma(&m);
     for (size_t i = 0; i < W.n; i++)
         EXPECT_UEQ(W.o[i].pfn, W.o[i].pfn0);
