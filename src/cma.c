@@ -397,9 +397,9 @@ static int alloc_linux(struct alloc_ctx *c)
 }
 
 /* Pages found busy during one cma_alloc call: windows containing one are not tried again. */
-#define BUSY_MAX 64
+#define BUSY_MAX 4096
 struct busy_set {
-    cma_pfn_t pfn[BUSY_MAX];
+    cma_pfn_t *pfn; /* from the host on the first failure; NULL until then */
     unsigned n;
 };
 
@@ -418,6 +418,8 @@ static unsigned busy_learn(struct busy_set *b, const struct cma__contig_req *req
                            cma_pfn_t to)
 {
     unsigned added = 0;
+    if (!b->pfn)
+        return 0;
     for (unsigned i = 0; i < req->nbusy && b->n < BUSY_MAX; i++)
         if (req->busy_list[i] >= from && req->busy_list[i] < to &&
             busy_in(b, req->busy_list[i], req->busy_list[i] + 1) == CMA_PFN_NONE) {
@@ -432,13 +434,12 @@ static unsigned busy_learn(struct busy_set *b, const struct cma__contig_req *req
  * usually outlives five migration rounds); if no window is left, a second pass allows them. After a
  * failed window its obstacles are remembered and the search restarts from the beginning, so lower
  * windows passed over for a cheaper one get their chance. */
-static int alloc_default(struct alloc_ctx *c)
+static int alloc_default_learn(struct alloc_ctx *c, struct busy_set *bs)
 {
     struct cma_area *a = c->area;
     struct cma_mm *mm = a->mm;
     const struct cma_span *s = cma__span_of_pfn(mm, a->base_pfn);
     const uint64_t stride = (c->nbits + c->mask) & ~c->mask;
-    struct busy_set busy = {.n = 0};
     bool refs_exclude = true;
     uint64_t start = c->start_bit;
     int ret = -CMA_ENOSPC;
@@ -455,7 +456,7 @@ static int alloc_default(struct alloc_ctx *c)
             struct window_cost wc = {.excluded = false};
             cma_pfn_t wfrom = bit_pfn(a, bit), wto = wfrom + c->count;
             any = true;
-            wc.blocker = busy_in(&busy, wfrom, wto);
+            wc.blocker = busy_in(bs, wfrom, wto);
             if (wc.blocker != CMA_PFN_NONE) {
                 wc.excluded = true;
             } else {
@@ -492,11 +493,21 @@ static int alloc_default(struct alloc_ctx *c)
         ret = r;
         a->retries++;
         cma_pfn_t wfrom = bit_pfn(a, best);
-        if (busy_learn(&busy, &c->req, wfrom, wfrom + c->count))
+        if (!bs->pfn)
+            bs->pfn = cma__host_alloc(&mm->host, BUSY_MAX * sizeof *bs->pfn);
+        if (busy_learn(bs, &c->req, wfrom, wfrom + c->count))
             start = c->start_bit;
         else
-            start = best + 1; /* nothing learnt (or the set is full): move on */
+            start = best + 1; /* nothing learnt (or no memory for the set): move on */
     }
+}
+
+static int alloc_default(struct alloc_ctx *c)
+{
+    struct busy_set busy = {.pfn = NULL, .n = 0};
+    int r = alloc_default_learn(c, &busy);
+    cma__host_free(&c->area->mm->host, busy.pfn, BUSY_MAX * sizeof *busy.pfn);
+    return r;
 }
 
 static unsigned log2_bucket(uint64_t ns)

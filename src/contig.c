@@ -71,7 +71,7 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
     struct cma__migrate_batch b;
     unsigned idle_rounds = 0;
     cma_pfn_t stuck = CMA_PFN_NONE; /* linux_mode: first block that can never move */
-    cma_pfn_t left[16];
+    cma_pfn_t left[CMA_CONTIG_BUSY_MAX];
     unsigned nleft;
     int r = 0;
     for (;;) {
@@ -96,7 +96,7 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
             progress |= b.moved != 0;
             pcp |= b.pcp_seen;
             for (unsigned i = 0; i < b.nleft && i < CMA_MIGRATE_BATCH; i++)
-                if (nleft < 16)
+                if (nleft < CMA_CONTIG_BUSY_MAX)
                     left[nleft++] = b.left_pfn[i];
                 else
                     nleft++;
@@ -113,7 +113,7 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
         if (progress) {
             idle_rounds = 0;
         } else if (++idle_rounds >= 5) {
-            for (unsigned i = 0; i < nleft && i < 16; i++)
+            for (unsigned i = 0; i < nleft && i < CMA_CONTIG_BUSY_MAX; i++)
                 note_busy(req, left[i], start);
             if (stuck != CMA_PFN_NONE)
                 note_busy(req, stuck, start);

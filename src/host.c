@@ -44,14 +44,20 @@ static void posix_log(void *ctx, enum cma_log_level level, const char *msg)
     (void)msg;
 }
 
-static unsigned posix_cpu_id(void *ctx)
+_Thread_local unsigned cma__tls_cpu_slot = UINT32_MAX;
+
+unsigned cma__tls_cpu_slot_assign(void)
 {
     static atomic_uint next_slot;
-    static _Thread_local unsigned slot = UINT32_MAX;
+    if (cma__tls_cpu_slot == UINT32_MAX)
+        cma__tls_cpu_slot = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed) & 0x7fffffffu;
+    return cma__tls_cpu_slot;
+}
+
+static unsigned posix_cpu_id(void *ctx)
+{
     (void)ctx;
-    if (CMA_UNLIKELY(slot == UINT32_MAX))
-        slot = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed) & 0x7fffffffu;
-    return slot;
+    return cma__tls_cpu_slot_assign();
 }
 
 static void posix_relax(void *ctx)
@@ -83,6 +89,7 @@ int cma__host_resolve(const struct cma_host *user, struct cma_hostx *hx)
     if (!u->relax)
         hx->h.relax = posix_relax;
     hx->custom_locks = nlock == 5;
+    hx->default_cpu_id = !u->cpu_id;
     return 0;
 }
 

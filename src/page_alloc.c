@@ -24,6 +24,7 @@
  * type; tail pages are all-zero descriptors.
  */
 #include "internal/internal.h"
+#include "internal/pcp_inline.h"
 
 #include <string.h>
 

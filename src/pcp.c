@@ -24,12 +24,7 @@
  * allocation and free fall back to the buddy.
  */
 #include "internal/internal.h"
-
-unsigned cma__this_cpu(const struct cma_mm *mm)
-{
-    unsigned id = mm->host.h.cpu_id(mm->host.h.ctx);
-    return CMA_LIKELY(id < mm->nr_cpus) ? id : id % mm->nr_cpus;
-}
+#include "internal/pcp_inline.h"
 
 int cma__pcp_init(struct cma_mm *mm)
 {
@@ -77,62 +72,6 @@ void cma__pcp_fini(struct cma_mm *mm)
     mm->pcp = NULL;
 }
 
-/* ---- list helpers (caller holds pcp->lock) -------------------------------------------------------- */
-
-static void pcplist_push_head(struct cma_mm *mm, struct cma_pcplist *l, uint32_t idx)
-{
-    struct cma_page *p = cma__page(mm, idx);
-    p->hi = CMA_IDX_NIL;
-    p->lo = l->head;
-    if (l->head != CMA_IDX_NIL)
-        cma__page(mm, l->head)->hi = idx;
-    else
-        l->tail = idx;
-    l->head = idx;
-    l->nr++;
-}
-
-static void pcplist_push_tail(struct cma_mm *mm, struct cma_pcplist *l, uint32_t idx)
-{
-    struct cma_page *p = cma__page(mm, idx);
-    p->lo = CMA_IDX_NIL;
-    p->hi = l->tail;
-    if (l->tail != CMA_IDX_NIL)
-        cma__page(mm, l->tail)->lo = idx;
-    else
-        l->head = idx;
-    l->tail = idx;
-    l->nr++;
-}
-
-static uint32_t pcplist_pop_head(struct cma_mm *mm, struct cma_pcplist *l)
-{
-    uint32_t idx = l->head;
-    if (idx == CMA_IDX_NIL)
-        return idx;
-    l->head = cma__page(mm, idx)->lo;
-    if (l->head != CMA_IDX_NIL)
-        cma__page(mm, l->head)->hi = CMA_IDX_NIL;
-    else
-        l->tail = CMA_IDX_NIL;
-    l->nr--;
-    return idx;
-}
-
-static uint32_t pcplist_pop_tail(struct cma_mm *mm, struct cma_pcplist *l)
-{
-    uint32_t idx = l->tail;
-    if (idx == CMA_IDX_NIL)
-        return idx;
-    l->tail = cma__page(mm, idx)->hi;
-    if (l->tail != CMA_IDX_NIL)
-        cma__page(mm, l->tail)->lo = CMA_IDX_NIL;
-    else
-        l->head = CMA_IDX_NIL;
-    l->nr--;
-    return idx;
-}
-
 /* Hands one cached block back to the buddy. Caller holds pcp->lock and mm->lock. */
 static void give_back_locked(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t idx, unsigned order)
 {
@@ -150,13 +89,14 @@ static void trim_locked(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t target,
     unsigned i = start, empty_run = 0;
     while (pcp->count > target && empty_run < nlists) {
         unsigned order = i / CMA_MIGRATE_PCPTYPES, t = i % CMA_MIGRATE_PCPTYPES;
-        uint32_t idx = pcplist_pop_tail(mm, &pcp->lists[order][t]);
-        if (idx == CMA_IDX_NIL) {
-            empty_run++;
-        } else {
-            empty_run = 0;
+        uint32_t taken = 0, idx;
+        /* up to a batch from each list in turn: fairness without probing empty lists per block */
+        while (pcp->count > target && taken < mm->pcp_batch &&
+               (idx = cma__pcplist_pop_tail(mm, &pcp->lists[order][t])) != CMA_IDX_NIL) {
             give_back_locked(mm, pcp, idx, order);
+            taken += 1u << order;
         }
+        empty_run = taken ? 0 : empty_run + 1;
         i = (i + 1) % nlists;
     }
     pcp->drains++;
@@ -164,84 +104,45 @@ static void trim_locked(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t target,
 
 /* ---- allocation and free ------------------------------------------------------------------------ */
 
-uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt, cma_pfn_t *pfnp)
+/* Refills an empty list with a batch of blocks under one zone-lock hold (the removal state machine
+ * keeps its mode across the batch). Caller holds pcp->lock. */
+void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt)
 {
-    struct cma_pcp *pcp = &mm->pcp[cma__this_cpu(mm)];
     struct cma_pcplist *l = &pcp->lists[order][mt];
-
-    if (!cma__trylock(&mm->host, &pcp->lock))
-        return CMA_IDX_NIL;
-    if (CMA_UNLIKELY(l->head == CMA_IDX_NIL)) {
-        uint32_t n = order == 0 ? mm->pcp_batch : mm->pcp_batch >> order;
-        int mode = 0;
-        if (n < 2 && order)
-            n = 2;
-        cma__mm_lock(mm);
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t idx = cma__rmqueue_locked(mm, order, mt, mt == CMA_MIGRATE_MOVABLE, &mode);
-            if (idx == CMA_IDX_NIL)
-                break;
-            struct cma_page *p = cma__page(mm, idx);
-            p->order = (uint8_t)order;
-            cma__page_set_flags(p, PS_PCP);
-            pcplist_push_tail(mm, l, idx); /* keeps ascending physical order */
-            pcp->count += 1u << order;
-        }
-        cma__mm_unlock(mm);
-        pcp->refills++;
-    }
-    uint32_t idx;
-    while ((idx = pcplist_pop_head(mm, l)) != CMA_IDX_NIL) {
-        cma_pfn_t pfn = cma__idx_to_pfn(mm, idx);
-        if (CMA_LIKELY(cma__pb_type(mm, pfn) != CMA_MIGRATE_ISOLATE)) {
-            pcp->count -= 1u << order;
-            pcp->pgalloc++;
-            pcp->pgalloc_pages += 1u << order;
-            cma__page_set_flags(cma__page(mm, idx), PS_ALLOC);
-            *pfnp = pfn;
+    uint32_t n = order == 0 ? mm->pcp_batch : mm->pcp_batch >> order;
+    int mode = 0;
+    if (n < 2 && order)
+        n = 2;
+    cma__mm_lock(mm);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx = cma__rmqueue_locked(mm, order, mt, mt == CMA_MIGRATE_MOVABLE, &mode);
+        if (idx == CMA_IDX_NIL)
             break;
-        }
-        /* Cached before its pageblock was isolated and not drained yet: it belongs to the
-         * isolation now, never to a new allocation. */
-        cma__mm_lock(mm);
-        give_back_locked(mm, pcp, idx, order);
-        cma__mm_unlock(mm);
+        struct cma_page *p = cma__page(mm, idx);
+        p->order = (uint8_t)order;
+        cma__page_set_flags(p, PS_PCP);
+        cma__pcplist_push_tail(mm, l, idx); /* keeps ascending physical order */
+        pcp->count += 1u << order;
     }
-    cma__unlock(&mm->host, &pcp->lock);
-    return idx;
+    cma__mm_unlock(mm);
+    pcp->refills++;
 }
 
-int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order, uint8_t expect)
+/* Gives a cached block of an isolated pageblock to the buddy (cannot happen while isolation drains
+ * under every cache lock; kept as a guard). Caller holds pcp->lock. */
+void cma__pcp_give_back(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t idx, unsigned order)
 {
-    struct cma_pcp *pcp = &mm->pcp[cma__this_cpu(mm)];
-    struct cma_page *p = cma__page(mm, idx);
+    cma__mm_lock(mm);
+    give_back_locked(mm, pcp, idx, order);
+    cma__mm_unlock(mm);
+}
 
-    if (!cma__trylock(&mm->host, &pcp->lock))
-        return 1;
-    unsigned mt = cma__pb_type(mm, pfn); /* under the pcp lock: see the isolation note above */
-    if (mt == CMA_MIGRATE_ISOLATE) {
-        cma__unlock(&mm->host, &pcp->lock);
-        return 1;
-    }
-    if (mt >= CMA_MIGRATE_PCPTYPES)
-        mt = CMA_MIGRATE_MOVABLE;
-    if (!atomic_compare_exchange_strong_explicit(&p->flags, &expect, PS_PCP, memory_order_acq_rel,
-                                                 memory_order_relaxed)) {
-        cma__unlock(&mm->host, &pcp->lock);
-        return -CMA_EAGAIN;
-    }
-    atomic_store_explicit(&p->ops, 0, memory_order_relaxed);
-    pcplist_push_head(mm, &pcp->lists[order][mt], idx);
-    pcp->count += 1u << order;
-    pcp->pgfree++;
-    pcp->pgfree_pages += 1u << order;
-    if (CMA_UNLIKELY(pcp->count >= mm->pcp_high)) {
-        cma__mm_lock(mm);
-        trim_locked(mm, pcp, mm->pcp_high - mm->pcp_batch, order * CMA_MIGRATE_PCPTYPES + mt);
-        cma__mm_unlock(mm);
-    }
-    cma__unlock(&mm->host, &pcp->lock);
-    return 0;
+/* Trims a cache that reached high back to high - batch. Caller holds pcp->lock. */
+void cma__pcp_trim(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt)
+{
+    cma__mm_lock(mm);
+    trim_locked(mm, pcp, mm->pcp_high - mm->pcp_batch, order * CMA_MIGRATE_PCPTYPES + mt);
+    cma__mm_unlock(mm);
 }
 
 void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu)

@@ -61,6 +61,23 @@ static inline bool cma__lock_held(const struct cma_hostx *hx, const struct cma_l
 static inline void cma__mm_lock(struct cma_mm *mm) { cma__lock(&mm->host, &mm->lock); }
 static inline void cma__mm_unlock(struct cma_mm *mm) { cma__unlock(&mm->host, &mm->lock); }
 
+/* The calling CPU's cache index. The default host keeps a per-thread slot (handed out round-robin
+ * on first use) that is read here without a call. */
+extern _Thread_local unsigned cma__tls_cpu_slot;
+unsigned cma__tls_cpu_slot_assign(void);
+static inline unsigned cma__this_cpu(const struct cma_mm *mm)
+{
+    unsigned id;
+    if (CMA_LIKELY(mm->host.default_cpu_id)) {
+        id = cma__tls_cpu_slot;
+        if (CMA_UNLIKELY(id == UINT32_MAX))
+            id = cma__tls_cpu_slot_assign();
+    } else {
+        id = mm->host.h.cpu_id(mm->host.h.ctx);
+    }
+    return CMA_LIKELY(id < mm->nr_cpus) ? id : id % mm->nr_cpus;
+}
+
 /* ---- memblock.c --------------------------------------------------------------------------------- */
 int cma__memblock_init(struct cma_memblock *mb, const struct cma_hostx *host);
 void cma__memblock_fini(struct cma_memblock *mb);
@@ -204,14 +221,10 @@ void cma__free_all_unreserved(struct cma_mm *mm);
 /* ---- pcp.c -------------------------------------------------------------------------------------- */
 int cma__pcp_init(struct cma_mm *mm);
 void cma__pcp_fini(struct cma_mm *mm);
-/* Returns a free block from this CPU's cache (refilling it) and its pfn, or CMA_IDX_NIL. Blocks
- * of isolated pageblocks still cached are handed to the buddy instead of being allocated. */
-uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt, cma_pfn_t *pfnp);
-/* Frees an allocated block of order <= CMA_PCP_MAX_ORDER through this CPU's cache, moving its head
- * from flags `expect` to PS_PCP. Returns 0 when cached, -CMA_EAGAIN if the head no longer reads
- * `expect` (nothing changed), 1 if the block must go straight to the buddy (isolated pageblock or
- * contended cache). */
-int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order, uint8_t expect);
+/* Slow paths of the inline fast paths in pcp_inline.h; caller holds pcp->lock. */
+void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);
+void cma__pcp_trim(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);
+void cma__pcp_give_back(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t idx, unsigned order);
 void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu);
 /* Empties one CPU's cache; caller holds that pcp lock and mm->lock. */
 void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu);
@@ -219,7 +232,6 @@ void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu);
 void cma__pcp_lock_all(struct cma_mm *mm);
 void cma__pcp_unlock_all(struct cma_mm *mm);
 void cma__pcp_drain_all(struct cma_mm *mm);
-unsigned cma__this_cpu(const struct cma_mm *mm);
 
 /* ---- migrate.c ---------------------------------------------------------------------------------- */
 struct cma__migrate_ctl {
@@ -288,13 +300,14 @@ uint32_t cma__block_head(const struct cma_mm *mm, const struct cma_span *s, cma_
                          cma_pfn_t *headp);
 
 /* ---- contig.c ----------------------------------------------------------------------------------- */
+#define CMA_CONTIG_BUSY_MAX 256
 struct cma__contig_req {
     bool cma_mode;       /* range lies in CMA pageblocks (cma_alloc) */
     bool allow_discard;
     bool linux_mode;     /* as Linux: trust CMA pageblocks at isolation, migrate everything movable
                             and find unmovable pages only when verifying (CMA_POLICY_LINUX) */
     cma_pfn_t busy_pfn;  /* out, on -EBUSY: the first page that could not be cleared */
-    cma_pfn_t busy_list[16]; /* out, on -EBUSY: pages that could not be cleared (up to 16) */
+    cma_pfn_t busy_list[CMA_CONTIG_BUSY_MAX]; /* out, on -EBUSY: pages that could not be cleared */
     unsigned nbusy;
     uint64_t migrated;   /* out */
     uint64_t discarded;  /* out */

@@ -158,6 +158,7 @@ struct cma_memblock {
 struct cma_hostx {
     struct cma_host h;
     bool custom_locks;
+    bool default_cpu_id; /* h.cpu_id is the built-in per-thread slot (read inline) */
 };
 
 /* ---- long-term pins ------------------------------------------------------------------------------

@@ -1,0 +1,128 @@
+/*
+ * internal/pcp_inline.h - the per-CPU cache fast paths, inlined into cma_alloc_pages and
+ * cma_free_pages (pcp.c holds the slow paths and the design notes). Everything here runs with the
+ * cache's lock held or takes it with a trylock; a contended cache sends the caller to the buddy.
+ */
+#ifndef CMA_INTERNAL_PCP_INLINE_H
+#define CMA_INTERNAL_PCP_INLINE_H
+
+#include "internal.h"
+
+/* ---- list helpers (caller holds pcp->lock) -------------------------------------------------------- */
+
+static inline void cma__pcplist_push_head(struct cma_mm *mm, struct cma_pcplist *l, uint32_t idx)
+{
+    struct cma_page *p = cma__page(mm, idx);
+    p->hi = CMA_IDX_NIL;
+    p->lo = l->head;
+    if (l->head != CMA_IDX_NIL)
+        cma__page(mm, l->head)->hi = idx;
+    else
+        l->tail = idx;
+    l->head = idx;
+    l->nr++;
+}
+
+static inline void cma__pcplist_push_tail(struct cma_mm *mm, struct cma_pcplist *l, uint32_t idx)
+{
+    struct cma_page *p = cma__page(mm, idx);
+    p->lo = CMA_IDX_NIL;
+    p->hi = l->tail;
+    if (l->tail != CMA_IDX_NIL)
+        cma__page(mm, l->tail)->lo = idx;
+    else
+        l->head = idx;
+    l->tail = idx;
+    l->nr++;
+}
+
+static inline uint32_t cma__pcplist_pop_head(struct cma_mm *mm, struct cma_pcplist *l)
+{
+    uint32_t idx = l->head;
+    if (idx == CMA_IDX_NIL)
+        return idx;
+    l->head = cma__page(mm, idx)->lo;
+    if (l->head != CMA_IDX_NIL)
+        cma__page(mm, l->head)->hi = CMA_IDX_NIL;
+    else
+        l->tail = CMA_IDX_NIL;
+    l->nr--;
+    return idx;
+}
+
+static inline uint32_t cma__pcplist_pop_tail(struct cma_mm *mm, struct cma_pcplist *l)
+{
+    uint32_t idx = l->tail;
+    if (idx == CMA_IDX_NIL)
+        return idx;
+    l->tail = cma__page(mm, idx)->hi;
+    if (l->tail != CMA_IDX_NIL)
+        cma__page(mm, l->tail)->lo = CMA_IDX_NIL;
+    else
+        l->head = CMA_IDX_NIL;
+    l->nr--;
+    return idx;
+}
+
+/* ---- fast paths --------------------------------------------------------------------------------- */
+
+/* Returns a free block from this CPU's cache (refilling it) and its pfn, or CMA_IDX_NIL. */
+static inline uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigned mt, cma_pfn_t *pfnp)
+{
+    struct cma_pcp *pcp = &mm->pcp[cma__this_cpu(mm)];
+    struct cma_pcplist *l = &pcp->lists[order][mt];
+
+    if (!cma__trylock(&mm->host, &pcp->lock))
+        return CMA_IDX_NIL;
+    if (CMA_UNLIKELY(l->head == CMA_IDX_NIL))
+        cma__pcp_refill(mm, pcp, order, mt);
+    uint32_t idx;
+    while ((idx = cma__pcplist_pop_head(mm, l)) != CMA_IDX_NIL) {
+        cma_pfn_t pfn = cma__idx_to_pfn(mm, idx);
+        if (CMA_LIKELY(cma__pb_type(mm, pfn) != CMA_MIGRATE_ISOLATE)) {
+            pcp->count -= 1u << order;
+            pcp->pgalloc++;
+            pcp->pgalloc_pages += 1u << order;
+            cma__page_set_flags(cma__page(mm, idx), PS_ALLOC);
+            *pfnp = pfn;
+            break;
+        }
+        /* Cached before its pageblock was isolated and not drained yet: it belongs to the
+         * isolation now, never to a new allocation. */
+        cma__pcp_give_back(mm, pcp, idx, order);
+    }
+    cma__unlock(&mm->host, &pcp->lock);
+    return idx;
+}
+
+static inline int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order, uint8_t expect)
+{
+    struct cma_pcp *pcp = &mm->pcp[cma__this_cpu(mm)];
+    struct cma_page *p = cma__page(mm, idx);
+
+    if (!cma__trylock(&mm->host, &pcp->lock))
+        return 1;
+    unsigned mt = cma__pb_type(mm, pfn); /* under the pcp lock: see the isolation note above */
+    if (mt == CMA_MIGRATE_ISOLATE) {
+        cma__unlock(&mm->host, &pcp->lock);
+        return 1;
+    }
+    if (mt >= CMA_MIGRATE_PCPTYPES)
+        mt = CMA_MIGRATE_MOVABLE;
+    if (!atomic_compare_exchange_strong_explicit(&p->flags, &expect, PS_PCP, memory_order_acq_rel,
+                                                 memory_order_relaxed)) {
+        cma__unlock(&mm->host, &pcp->lock);
+        return -CMA_EAGAIN;
+    }
+    atomic_store_explicit(&p->ops, 0, memory_order_relaxed);
+    cma__pcplist_push_head(mm, &pcp->lists[order][mt], idx);
+    pcp->count += 1u << order;
+    pcp->pgfree++;
+    pcp->pgfree_pages += 1u << order;
+    if (CMA_UNLIKELY(pcp->count >= mm->pcp_high))
+        cma__pcp_trim(mm, pcp, order, mt);
+    cma__unlock(&mm->host, &pcp->lock);
+    return 0;
+}
+
+#endif /* CMA_INTERNAL_PCP_INLINE_H */
