@@ -43,7 +43,7 @@ bench: deps
 asan: deps
 	$(call configure,build/asan,-DCMAKE_BUILD_TYPE=Debug -DCMA_DEBUG=2 "-DCMA_SANITIZE=address;undefined")
 	@$(CMAKE) --build build/asan -j $(JOBS)
-	@cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+	@cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) -LE slow
 
 tsan: deps
 	$(call configure,build/tsan,-DCMAKE_BUILD_TYPE=Debug -DCMA_DEBUG=1 -DCMA_SANITIZE=thread)
