@@ -67,7 +67,8 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
                          struct cma__contig_req *req)
 {
     struct cma__migrate_ctl ctl = {.allow_discard = req->allow_discard,
-                                   .target_mt = CMA_MIGRATE_MOVABLE};
+                                   .target_mt = CMA_MIGRATE_MOVABLE,
+                                   .claim_from = start, .claim_to = end};
     struct cma__migrate_batch b;
     unsigned idle_rounds = 0;
     cma_pfn_t stuck = CMA_PFN_NONE; /* linux_mode: first block that can never move */
@@ -128,12 +129,33 @@ out:
     return r;
 }
 
-/* Steps 3 and 4 under one lock hold: verify, then take. */
+/* Walks the blocks covering [start, end): each is free (PS_BUDDY) or already claimed by the
+ * migration (PS_CONTIG wholly inside the range). Returns the first other block, or CMA_PFN_NONE. */
+static cma_pfn_t first_unclaimable_locked(const struct cma_mm *mm, const struct cma_span *s,
+                                          cma_pfn_t start, cma_pfn_t end)
+{
+    for (cma_pfn_t pfn = start; pfn < end;) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        if (idx == CMA_IDX_NIL)
+            return pfn;
+        const struct cma_page *p = cma__page(mm, idx);
+        unsigned st = cma__page_state(p);
+        cma_pfn_t bend = head + (1ull << p->order);
+        if (st != PS_BUDDY && !(st == PS_CONTIG && head >= start && bend <= end))
+            return head < start ? start : head;
+        pfn = bend;
+    }
+    return CMA_PFN_NONE;
+}
+
+/* Steps 3 and 4 under one lock hold: verify, then take. Free blocks leave their lists (pieces of
+ * straddling ones outside the range go back), claimed blocks lose their heads, and the range is
+ * written as its natural aligned decomposition. */
 static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
                              cma_pfn_t end, struct cma__contig_req *req)
 {
-    unsigned st;
-    cma_pfn_t busy = cma__next_busy_locked(mm, s, start, end, &st);
+    cma_pfn_t busy = first_unclaimable_locked(mm, s, start, end);
     if (busy != CMA_PFN_NONE) {
         note_busy(req, busy, start);
         return -CMA_EBUSY;
@@ -145,14 +167,40 @@ static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pf
         struct cma_page *p = cma__page(mm, idx);
         unsigned order = p->order;
         cma_pfn_t bend = head + (1ull << order);
-        cma__freelist_del_locked(mm, idx, order, cma__pb_type(mm, head));
-        cma_pfn_t in_from = head < start ? start : head, in_to = bend > end ? end : bend;
-        mark_contig_locked(mm, s, in_from, in_to);
-        free_range_locked(mm, s, head, in_from);
-        free_range_locked(mm, s, in_to, bend);
+        if (cma__page_state(p) == PS_BUDDY)
+            cma__freelist_del_locked(mm, idx, order, cma__pb_type(mm, head));
+        else
+            cma__page_clear(p);
+        if (head < start)
+            free_range_locked(mm, s, head, start);
+        if (bend > end)
+            free_range_locked(mm, s, end, bend);
         pfn = bend;
     }
+    mark_contig_locked(mm, s, start, end);
     return 0;
+}
+
+/* On failure: blocks the migration claimed go back to the buddy (the ISOLATE lists). */
+static void unclaim_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
+                                 cma_pfn_t end)
+{
+    for (cma_pfn_t pfn = start; pfn < end;) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        if (idx == CMA_IDX_NIL) {
+            pfn++;
+            continue;
+        }
+        struct cma_page *p = cma__page(mm, idx);
+        unsigned order = p->order;
+        cma_pfn_t bend = head + (1ull << order);
+        if (cma__page_state(p) == PS_CONTIG && head >= start && bend <= end) {
+            cma__page_clear(p);
+            cma__free_block_locked(mm, head, order, false);
+        }
+        pfn = bend;
+    }
 }
 
 int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
@@ -171,11 +219,12 @@ int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
         return r;
     }
     r = migrate_range(mm, s, start, end, req);
-    if (!r) {
-        cma__mm_lock(mm);
+    cma__mm_lock(mm);
+    if (!r)
         r = take_range_locked(mm, s, start, end, req);
-        cma__mm_unlock(mm);
-    }
+    if (r)
+        unclaim_range_locked(mm, s, start, end);
+    cma__mm_unlock(mm);
     cma__undo_isolate_range(mm, start, end);
     return r;
 }

@@ -472,6 +472,8 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
         unsigned slot = p ? atomic_load_explicit(&p->ops, memory_order_relaxed) : 0;
         if (st == PS_PCP) {
             out->pcp_seen = true;
+        } else if (st == PS_CONTIG && pfn >= ctl->claim_from && pfn + step <= ctl->claim_to) {
+            /* claimed by an earlier batch of this very range */
         } else if (st != PS_ALLOC || !slot || (f & PF_PINNED)) {
             if (out->stuck == CMA_PFN_NONE)
                 out->stuck = pfn;
@@ -529,6 +531,20 @@ static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsign
             e[i].outcome = MB_NOMEM;
 }
 
+/* A source whose owner let go: claimed for the range being cleared, or back to the buddy. */
+static void retire_source_locked(struct cma_mm *mm, const struct cma__migrate_ctl *ctl,
+                                 const struct mb_entry *x)
+{
+    if (x->pfn >= ctl->claim_from && x->pfn + (1ull << x->order) <= ctl->claim_to) {
+        struct cma_page *p = cma__page(mm, x->idx);
+        cma__page_clear(p);
+        p->order = x->order;
+        cma__page_set_flags(p, PS_CONTIG);
+        return;
+    }
+    release_block_locked(mm, x->idx, x->pfn, x->order);
+}
+
 void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from, cma_pfn_t end,
                         struct cma__migrate_ctl *ctl, bool stop_on_stuck,
                         struct cma__migrate_batch *out)
@@ -583,7 +599,7 @@ void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t f
             atomic_store_explicit(&t->ops, atomic_load_explicit(&p->ops, memory_order_relaxed),
                                   memory_order_relaxed);
             cma__page_set_flags(t, (uint8_t)(PS_ALLOC | (x->flags & PF_CLEAN)));
-            release_block_locked(mm, x->idx, x->pfn, x->order);
+            retire_source_locked(mm, ctl, x);
             mm->pgmigrate_success += pages;
             ctl->migrated += pages;
             out->moved++;
@@ -592,7 +608,7 @@ void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t f
         if (x->tidx != CMA_IDX_NIL)
             release_block_locked(mm, x->tidx, cma__idx_to_pfn(mm, x->tidx), x->order);
         if (x->outcome == MB_DROPPED) {
-            release_block_locked(mm, x->idx, x->pfn, x->order);
+            retire_source_locked(mm, ctl, x);
             mm->pgdiscard += pages;
             ctl->discarded += pages;
             out->moved++;

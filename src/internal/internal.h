@@ -237,6 +237,10 @@ void cma__pcp_drain_all(struct cma_mm *mm);
 struct cma__migrate_ctl {
     bool allow_discard;  /* drop clean blocks whose owner has discard */
     unsigned target_mt;  /* migrate type the targets are allocated as */
+    /* Range being cleared for a contiguous allocation (batches only; claim_to 0 = none): a moved or
+     * dropped source lying wholly inside is kept as PS_CONTIG ("claimed") instead of being freed
+     * and taken back from the free lists. */
+    cma_pfn_t claim_from, claim_to;
     uint64_t migrated;   /* out: pages copied */
     uint64_t discarded;  /* out: pages dropped */
 };
