@@ -302,11 +302,13 @@ struct window_cost {
 
 /* Prices clearing [from, to) (inside span s). Caller holds mm->lock. */
 static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from,
-                               cma_pfn_t to, bool discard, bool refs_exclude, struct window_cost *wc)
+                               cma_pfn_t to, bool discard, bool refs_exclude, uint64_t limit,
+                               struct window_cost *wc)
 {
     wc->excluded = false;
     wc->cost = 0;
-    for (cma_pfn_t pfn = from; pfn < to;) {
+    /* Stops early once the cost reaches limit (the best window so far): this window cannot win. */
+    for (cma_pfn_t pfn = from; pfn < to && wc->cost < limit;) {
         cma_pfn_t head;
         uint32_t idx = cma__block_head(mm, s, pfn, &head);
         const struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
@@ -461,7 +463,7 @@ static int alloc_default_learn(struct alloc_ctx *c, struct busy_set *bs)
                 wc.excluded = true;
             } else {
                 cma__mm_lock(mm);
-                window_cost_locked(mm, s, wfrom, wto, a->discard, refs_exclude, &wc);
+                window_cost_locked(mm, s, wfrom, wto, a->discard, refs_exclude, best_cost, &wc);
                 cma__mm_unlock(mm);
             }
             if (wc.excluded) { /* skip past the page in the way */

@@ -613,7 +613,7 @@ static void pcp_window_during_isolation(void)
 struct racer {
     struct mach *m;
     _Atomic int stop;
-    uint64_t frees, allocs;
+    _Atomic uint64_t frees, allocs;
 };
 
 static void *racer_main(void *arg)
@@ -659,6 +659,10 @@ static void concurrent_frees(void)
     const unsigned cycles = (unsigned)test_env_u64("CMA_TEST_OPS", 200);
     unsigned isolated = 0, refused = 0;
     for (unsigned i = 0; i < cycles; i++) {
+        /* let the racer get some work done between isolations (bounded wait) */
+        uint64_t ops0 = atomic_load(&r.frees) + atomic_load(&r.allocs);
+        for (int spin = 0; spin < 100000 && atomic_load(&r.frees) + atomic_load(&r.allocs) < ops0 + 50; spin++)
+            sched_yield();
         cma_pfn_t busy;
         /* a page between alloc and set_movable makes isolation refuse: try again */
         int rc = cma__isolate_range(mm, m.abase, m.aend, true, &busy);
@@ -684,9 +688,9 @@ static void concurrent_frees(void)
     pthread_join(th, NULL);
     if (test_verbose)
         printf("  %u isolations, %u refused; racer %" PRIu64 " allocs, %" PRIu64 " frees\n", isolated,
-               refused, r.allocs, r.frees);
+               refused, (uint64_t)atomic_load(&r.allocs), (uint64_t)atomic_load(&r.frees));
     EXPECT_GT(isolated, 0);
-    EXPECT_GT(r.frees, 0);
+    EXPECT_GT(atomic_load(&r.frees), (uint64_t)cycles);
     expect_types(mm, m.abase, m.aend, CMA_MIGRATE_CMA);
     struct cma_mm_stats st;
     EXPECT_OK(cma_drain_cpu_caches(mm));

@@ -3,7 +3,8 @@
  * results, exit with a documented code (cmasim.h).
  *
  *   cmasim run SCENARIO [--strategy LIST] [--seed N] [--quick] [--report FILE] [--json | --csv]
- *   cmasim replay TRACE [--format auto|native|ftrace] [--mem SIZE] [--cmdline "cma=..."] [same options]
+ *   cmasim replay TRACE [--format auto|native|ftrace] [--mem SIZE] [--cmdline "cma=..."]
+ *                       [--strategy LIST] [--report FILE] [--json | --csv]
  *   cmasim scenarios [NAME]
  *   cmasim --help | --version
  *
@@ -33,7 +34,7 @@ static const char help_text[] =
     "\n"
     "cmasim drives the real libcma on a simulated machine and compares what contiguous memory costs\n"
     "under four strategies, on the same workload and seed:\n"
-    "  carveout     the areas are reserved at boot and never lent: instant, but lost to everyone else\n"
+    "  carveout     the areas are taken away at boot and never lent: instant, lost to everyone else\n"
     "  cma-linux    CMA areas with Linux's policy (lowest window, retry one alignment step further)\n"
     "  cma          CMA areas with libcma's policy (cheapest window, skip busy pages), no discard\n"
     "  cma-discard  as cma, and clean page-cache pages are dropped instead of migrated\n"
@@ -44,10 +45,11 @@ static const char help_text[] =
     "  scenarios [NAME]   list the built-in scenarios, or print one (a starting point for your own)\n"
     "\n"
     "options:\n"
-    "  --strategy LIST    comma-separated strategies (default: carveout,cma-linux,cma,cma-discard)\n"
-    "  --seed N           workload seed (default: the scenario's `seed`, else 1); the same seed gives\n"
-    "                     the same allocation decisions and counts\n"
-    "  --quick            a short run (the scenario's `quick` duration), for tests and smoke checks\n"
+    "  --strategy LIST    comma-separated strategies, or all (default: all four, in this order:\n"
+    "                     carveout,cma-linux,cma,cma-discard)\n"
+    "  --seed N           run only: workload seed (default: the scenario's `seed`, else 1); the same\n"
+    "                     seed gives the same allocation decisions and counts\n"
+    "  --quick            run only: a short run (the scenario's `quick` duration), for tests\n"
     "  --report FILE      also write a self-contained HTML report\n"
     "  --json             print one JSON document instead of the table\n"
     "  --csv              print CSV (a header and one row per strategy) instead of the table\n"
@@ -180,8 +182,8 @@ static int parse_args(int argc, char **argv, struct cli *c, bool *done)
         }
         if (!strcmp(name, "--strategy")) {
             if (!(c->strategies = sim_strategy_parse(val)))
-                return usage("bad --strategy '%s' (carveout, cma-linux, cma, cma-discard, comma-separated)",
-                             val);
+                return usage("bad --strategy '%s' (comma-separated: carveout, cma-linux, cma, "
+                             "cma-discard, or all)", val);
         } else if (!strcmp(name, "--seed")) {
             if (!parse_u64(val, &c->seed))
                 return usage("bad --seed '%s' (a non-negative integer)", val);
@@ -224,7 +226,8 @@ static int cmd_scenarios(const struct cli *c)
     if (c->target) {
         const char *text = sim_builtin_text(c->target);
         if (!text) {
-            fprintf(stderr, "cmasim: no built-in scenario '%s' (see `cmasim scenarios`)\n", c->target);
+            fprintf(stderr, "cmasim: no built-in scenario '%s' (see `cmasim scenarios`)\n",
+                    c->target);
             return CMASIM_EXIT_INPUT;
         }
         fputs(text, stdout);

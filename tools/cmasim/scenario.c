@@ -496,7 +496,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
     struct sim_machine *m = &sc->machine;
     unsigned line_mem = 0, line_range[SIM_MAX_RANGES] = {0}, line_reserve[SIM_MAX_RANGES] = {0};
     unsigned line_cmdline = 0, line_area[SIM_MAX_AREAS] = {0}, line_duration = 0, line_step = 0;
-    bool have_memory = false, have_page = false;
+    bool have_memory = false;
     if (!g)
         return perr(&p, "out of memory");
     sc->gen = g;
@@ -603,7 +603,6 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             m->page_shift = 0;
             while ((1ull << m->page_shift) < ps)
                 m->page_shift++;
-            have_page = true;
         } else if (!strcmp(key, "duration") || !strcmp(key, "quick") || !strcmp(key, "ramp") ||
                    !strcmp(key, "step")) {
             uint64_t d;
@@ -643,7 +642,6 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                         key);
         }
     }
-    (void)have_page;
 
     /* whole-file checks */
     p.line = 0;

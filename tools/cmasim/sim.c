@@ -1050,6 +1050,14 @@ static int take_snapshot(struct run *R, struct snapper *sp, uint64_t t)
     return 0;
 }
 
+/* Time of snapshot i of n, evenly spaced over [0, t_end] (no overflow for any t_end). */
+static uint64_t snap_time(uint64_t t_end, unsigned n, unsigned i)
+{
+    if (n < 2)
+        return t_end;
+    return t_end / (n - 1) * i + t_end % (n - 1) * i / (n - 1);
+}
+
 static void sample(struct run *R, uint64_t t, size_t cap)
 {
     if (R->r->nsamples < cap)
@@ -1178,7 +1186,6 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
     struct snapper sp = {0};
     uint64_t next_sample = 0;
     unsigned snap_i = 0;
-#define SNAP_T(i) (nsnap > 1 ? t_end / (nsnap - 1) * (i) + t_end % (nsnap - 1) * (i) / (nsnap - 1) : t_end)
     for (size_t i = 0; i < t->n && !ret; i++) {
         const struct sim_event *e = &t->ev[i];
         while (next_sample < e->t_ns) {
@@ -1186,8 +1193,8 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
             sample(R, next_sample, sample_cap);
             next_sample += period;
         }
-        while (snap_i + 1 < nsnap && SNAP_T(snap_i) < e->t_ns) {
-            if ((ret = take_snapshot(R, &sp, SNAP_T(snap_i))))
+        while (snap_i + 1 < nsnap && snap_time(t_end, nsnap, snap_i) < e->t_ns) {
+            if ((ret = take_snapshot(R, &sp, snap_time(t_end, nsnap, snap_i))))
                 break;
             snap_i++;
         }
@@ -1225,11 +1232,10 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
         }
         avail_update(R, t_end);
         while (snap_i < nsnap && !ret) {
-            ret = take_snapshot(R, &sp, snap_i + 1 < nsnap ? SNAP_T(snap_i) : t_end);
+            ret = take_snapshot(R, &sp, snap_i + 1 < nsnap ? snap_time(t_end, nsnap, snap_i) : t_end);
             snap_i++;
         }
     }
-#undef SNAP_T
     free(sp.buf);
     free(sp.raw);
     if (!ret) {
