@@ -779,7 +779,7 @@ static void checker_in_callback(void)
     ASSERT_TRUE(mach_make(&m, 32 * MiB, 8 * MiB, 0, CMA_BACKING_HOST, 0));
     world_init(&m, 0x303);
     /* one movable page at the start of the area, the rest of it free (whole free order-10 blocks) */
-    struct owner *o;
+    struct owner *o = NULL;
     ASSERT_OK(owner_alloc(0, &ops_checking, false, &o));
     ASSERT_UEQ(o->pfn, m.abase);
     EXPECT_OK(cma_drain_cpu_caches(m.mm));

@@ -69,6 +69,7 @@ struct sim_machine {
     unsigned nr_areas;                        /* explicit areas ... */
     struct sim_area areas[SIM_MAX_AREAS];
     char cmdline[256];                        /* ... and/or a cma= string */
+    bool backed;                              /* page contents exist (migration copies bytes) */
 };
 uint64_t sim_machine_bytes(const struct sim_machine *m);
 

@@ -192,9 +192,10 @@ void report_table(FILE *f, const struct sim_report *rep)
         }
         fputc('\n', f);
     }
-    fputs("\nlatency: wall time of each device allocation call on this host (metadata-only machine: no "
-          "page contents are copied); memory available: managed pages minus device buffers.\n",
-          f);
+    fprintf(f, "\nlatency: wall time of each device allocation call on this host (%s); memory "
+               "available: managed pages minus device buffers.\n",
+            rep->machine && rep->machine->backed ? "backed machine: migration copies page contents"
+                                                 : "metadata-only machine: no page contents are copied");
 }
 
 /* ---- JSON ---------------------------------------------------------------------------------------- */

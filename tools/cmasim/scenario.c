@@ -621,6 +621,10 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                 sc->step_ns = d;
                 line_step = p.line;
             }
+        } else if (!strcmp(key, "backing")) {
+            if (n != 2 || (strcmp(w[1], "host") && strcmp(w[1], "none")))
+                return perr(&p, "usage: backing host|none (host: real page contents, copied by migration)");
+            m->backed = !strcmp(w[1], "host");
         } else if (!strcmp(key, "seed")) {
             unsigned long long v;
             if (n != 2 || !parse_uint(w[1], UINT64_MAX, &v))
@@ -637,7 +641,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             if (parse_device(&p, g, w, n))
                 return -1;
         } else {
-            return perr(&p, "unknown key '%s' (name, description, memory, range, reserve, area, cmdline, "
+            return perr(&p, "unknown key '%s' (name, description, memory, range, reserve, area, cmdline, backing, "
                             "page_size, duration, quick, ramp, step, seed, background, pin_style, device)",
                         key);
         }

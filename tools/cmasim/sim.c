@@ -480,7 +480,7 @@ static int create_mm(const struct sim_machine *m, struct cma_mm **mmp, char *err
     cma_mm_config_default(&cfg);
     cfg.page_shift = m->page_shift ? m->page_shift : 12;
     cfg.nr_cpus = 1;
-    cfg.backing = CMA_BACKING_NONE;
+    cfg.backing = m->backed ? CMA_BACKING_HOST : CMA_BACKING_NONE;
     int r = cma_mm_create(&cfg, mmp);
     if (r)
         snprintf(err, errlen, "cma_mm_create: %s", cma_strerror(r));
