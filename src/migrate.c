@@ -396,7 +396,9 @@ int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl
     t->hi = p->hi;
     atomic_store_explicit(&t->ops, atomic_load_explicit(&p->ops, memory_order_relaxed),
                           memory_order_relaxed);
-    cma__page_set_flags(t, (uint8_t)(PS_ALLOC | (f & PF_CLEAN)));
+    /* release: publishes the owner fields to a free of the target on another CPU (the owner knows
+     * the target since its migrate callback; its free synchronises through the flags CAS) */
+    atomic_store_explicit(&t->flags, (uint8_t)(PS_ALLOC | (f & PF_CLEAN)), memory_order_release);
     release_block_locked(mm, idx, pfn, order);
     mm->pgmigrate_success += 1ull << order;
     cma__mm_unlock(mm);
@@ -598,7 +600,9 @@ void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t f
             t->hi = p->hi;
             atomic_store_explicit(&t->ops, atomic_load_explicit(&p->ops, memory_order_relaxed),
                                   memory_order_relaxed);
-            cma__page_set_flags(t, (uint8_t)(PS_ALLOC | (x->flags & PF_CLEAN)));
+            /* release: see cma__migrate_block */
+            atomic_store_explicit(&t->flags, (uint8_t)(PS_ALLOC | (x->flags & PF_CLEAN)),
+                                  memory_order_release);
             retire_source_locked(mm, ctl, x);
             mm->pgmigrate_success += pages;
             ctl->migrated += pages;

@@ -42,8 +42,12 @@
 
 enum { S_FREE = 0, S_LIVE, S_GONE };
 
+struct othread;
+
 struct sowner {
     pthread_mutex_t mu;
+    struct othread *t; /* the owning thread and the slot (constant) */
+    unsigned slot;
     int state;
     cma_pfn_t pfn;
     unsigned order;
@@ -55,6 +59,7 @@ struct sowner {
 struct othread {
     pthread_t th;
     unsigned id;
+    _Atomic int hint; /* a slot whose block was just migrated: free it right away (-1: none) */
     struct sowner o[SLOTS];
     uint64_t allocs, frees, busy_frees, refs, ref_again, enomem;
 };
@@ -169,6 +174,7 @@ static int s_migrate(void *owner, cma_pfn_t from, cma_pfn_t to, unsigned order)
     o->pfn = to;
     o->isolated = false;
     o->migrations++;
+    atomic_store(&o->t->hint, (int)o->slot); /* the owner frees the new block as soon as it can */
     pthread_mutex_unlock(&o->mu);
     return 0;
 }
@@ -248,6 +254,11 @@ static void *owner_main(void *arg)
             break;
         struct sowner *o = &t->o[test_rng_below(&rng, SLOTS)];
         unsigned what = (unsigned)test_rng_below(&rng, 100);
+        int h = atomic_exchange(&t->hint, -1);
+        if (h >= 0) { /* free a block that was just moved, racing libcma finishing the move */
+            o = &t->o[h];
+            what = 70;
+        }
         pthread_mutex_lock(&o->mu);
         if (o->state == S_FREE && what < 60) {
             unsigned order = (unsigned)test_rng_below(&rng, 3);
@@ -399,9 +410,12 @@ static void threads(void)
     memset(at, 0, sizeof at);
     for (unsigned i = 0; i < N_OWNER_THREADS; i++) {
         ot[i].id = i;
+        atomic_init(&ot[i].hint, -1);
         for (unsigned k = 0; k < SLOTS; k++) {
             pthread_mutex_init(&ot[i].o[k].mu, NULL);
             ot[i].o[k].pfn = CMA_PFN_NONE;
+            ot[i].o[k].t = &ot[i];
+            ot[i].o[k].slot = k;
         }
     }
     for (unsigned i = 0; i < N_AREA_THREADS; i++) {
