@@ -9,7 +9,9 @@
 #ifndef CMA_BENCH_H
 #define CMA_BENCH_H
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -65,5 +67,29 @@ static inline void bench_print_ratio(FILE *f, int width, double a, double b)
     else
         fprintf(f, "%*.2fx", width - 1, a / b);
 }
+
+/* ---- failure reporting: a benchmark exits non-zero only when libcma misbehaves ---------------- */
+
+/* The benchmark's name in failure messages; each bench program defines it. */
+extern const char *bench_name;
+
+__attribute__((format(printf, 1, 2), noreturn, unused)) static void fatal(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "\n%s: FAILED: ", bench_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+#define CMA_OK(call)                                                                               \
+    do {                                                                                           \
+        int r_ = (call);                                                                           \
+        if (r_ != 0)                                                                               \
+            fatal("%s:%d: %s returned %d (%s)", __FILE__, __LINE__, #call, r_, cma_err_name(r_)); \
+    } while (0)
 
 #endif /* CMA_BENCH_H */

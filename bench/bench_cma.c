@@ -29,6 +29,8 @@
  */
 #include "bench.h"
 
+const char *bench_name = "bench_cma";
+
 #include <cma/cma.h>
 
 #include <inttypes.h>
@@ -49,27 +51,6 @@
 #define MAX_COPY MAX_AREA     /* largest migration: a whole 256 MiB + margin area */
 #define TAG 0x6c6962636d61ull  /* "libcma", xor'ed with the owner's index */
 
-/* ---- failure reporting -------------------------------------------------------------------------- */
-
-static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fatal(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "\nbench_cma: FAILED: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    exit(1);
-}
-
-#define CMA_OK(call)                                                                               \
-    do {                                                                                           \
-        int r_ = (call);                                                                           \
-        if (r_ != 0)                                                                               \
-            fatal("%s:%d: %s returned %d (%s)", __FILE__, __LINE__, #call, r_, cma_err_name(r_)); \
-    } while (0)
 
 /* ---- deterministic randomness -------------------------------------------------------------------- */
 

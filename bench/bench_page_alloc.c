@@ -23,6 +23,8 @@
  */
 #include "bench.h"
 
+const char *bench_name = "bench_page_alloc";
+
 #include <cma/cma.h>
 
 #include <dlfcn.h>
@@ -41,27 +43,6 @@
 #define CHURN_MAX_ORDER 9u
 #define CHURN_OCCUPANCY_PCT 75u
 
-/* ---- failure reporting ------------------------------------------------------------------------ */
-
-static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fatal(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "\nbench_page_alloc: FAILED: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    exit(1);
-}
-
-#define CMA_OK(call)                                                                               \
-    do {                                                                                           \
-        int r_ = (call);                                                                           \
-        if (r_ != 0)                                                                               \
-            fatal("%s:%d: %s returned %d (%s)", __FILE__, __LINE__, #call, r_, cma_err_name(r_)); \
-    } while (0)
 
 /* ---- machines ------------------------------------------------------------------------------------ */
 

@@ -90,50 +90,52 @@ int cma_page_set_movable(struct cma_mm *mm, cma_pfn_t pfn, const struct cma_mova
     return r;
 }
 
-/* Sets or clears flag bits on the live block containing pfn. */
-static int update_flags(struct cma_mm *mm, cma_pfn_t pfn, uint8_t set, uint8_t clear)
+/* Takes mm->lock and finds the live block containing pfn; on success returns 0 with the lock held
+ * and *pp = its head. */
+static int lock_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma_page **pp)
 {
     uint32_t idx;
     cma_pfn_t head;
-    int r;
     if (!mm)
         return -CMA_EINVAL;
     cma__mm_lock(mm);
-    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
-    if (!r) {
-        struct cma_page *p = cma__page(mm, idx);
-        atomic_fetch_or_explicit(&p->flags, set, memory_order_relaxed);
-        atomic_fetch_and_explicit(&p->flags, (uint8_t)~clear, memory_order_relaxed);
+    int r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+    if (r) {
+        cma__mm_unlock(mm);
+        return r;
     }
-    cma__mm_unlock(mm);
-    return r;
+    *pp = cma__page(mm, idx);
+    return 0;
 }
 
 int cma_page_set_clean(struct cma_mm *mm, cma_pfn_t pfn, bool clean)
 {
-    return clean ? update_flags(mm, pfn, PF_CLEAN, 0) : update_flags(mm, pfn, 0, PF_CLEAN);
+    struct cma_page *p;
+    int r = lock_block(mm, pfn, &p);
+    if (r)
+        return r;
+    if (clean)
+        atomic_fetch_or_explicit(&p->flags, PF_CLEAN, memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_CLEAN, memory_order_relaxed);
+    cma__mm_unlock(mm);
+    return 0;
 }
 
 int cma_page_get(struct cma_mm *mm, cma_pfn_t pfn)
 {
-    uint32_t idx;
-    cma_pfn_t head;
-    int r;
-    if (!mm)
-        return -CMA_EINVAL;
-    cma__mm_lock(mm);
-    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
-    if (!r) {
-        struct cma_page *p = cma__page(mm, idx);
-        uint8_t refs = atomic_load_explicit(&p->refs, memory_order_relaxed);
-        if (cma__page_flags(p) & PF_MIGRATING)
-            r = -CMA_EAGAIN;
-        else if (refs == UINT8_MAX)
-            r = -CMA_EOVERFLOW;
-        else {
-            atomic_store_explicit(&p->refs, (uint8_t)(refs + 1), memory_order_relaxed);
-            atomic_fetch_or_explicit(&p->flags, PF_REFD, memory_order_relaxed);
-        }
+    struct cma_page *p;
+    int r = lock_block(mm, pfn, &p);
+    if (r)
+        return r;
+    uint8_t refs = atomic_load_explicit(&p->refs, memory_order_relaxed);
+    if (cma__page_flags(p) & PF_MIGRATING) {
+        r = -CMA_EAGAIN;
+    } else if (refs == UINT8_MAX) {
+        r = -CMA_EOVERFLOW;
+    } else {
+        atomic_store_explicit(&p->refs, (uint8_t)(refs + 1), memory_order_relaxed);
+        atomic_fetch_or_explicit(&p->flags, PF_REFD, memory_order_relaxed);
     }
     cma__mm_unlock(mm);
     return r;
@@ -141,23 +143,17 @@ int cma_page_get(struct cma_mm *mm, cma_pfn_t pfn)
 
 int cma_page_put(struct cma_mm *mm, cma_pfn_t pfn)
 {
-    uint32_t idx;
-    cma_pfn_t head;
-    int r;
-    if (!mm)
-        return -CMA_EINVAL;
-    cma__mm_lock(mm);
-    r = cma__alloc_head_locked(mm, pfn, &idx, &head);
-    if (!r) {
-        struct cma_page *p = cma__page(mm, idx);
-        uint8_t refs = atomic_load_explicit(&p->refs, memory_order_relaxed);
-        if (!refs)
-            r = -CMA_EFAULT;
-        else {
-            atomic_store_explicit(&p->refs, (uint8_t)(refs - 1), memory_order_relaxed);
-            if (refs == 1)
-                atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_REFD, memory_order_relaxed);
-        }
+    struct cma_page *p;
+    int r = lock_block(mm, pfn, &p);
+    if (r)
+        return r;
+    uint8_t refs = atomic_load_explicit(&p->refs, memory_order_relaxed);
+    if (!refs) {
+        r = -CMA_EFAULT;
+    } else {
+        atomic_store_explicit(&p->refs, (uint8_t)(refs - 1), memory_order_relaxed);
+        if (refs == 1)
+            atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_REFD, memory_order_relaxed);
     }
     cma__mm_unlock(mm);
     return r;
