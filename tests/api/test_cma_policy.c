@@ -629,9 +629,79 @@ static void bulk_errors(void)
     test_mm_finish(mm);
 }
 
+/* The owner whose block starts at pfn, or NULL. */
+static struct owner *owner_at(cma_pfn_t pfn)
+{
+    for (size_t i = 0; i < W.n; i++)
+        if (W.o[i].pfn == pfn)
+            return &W.o[i];
+    return NULL;
+}
+
+/* CMA_POLICY_DEFAULT finds the one clear window even when its obstacles can only be seen by trying:
+ * windows holding short-term references are avoided before anything moves, and owners that refuse
+ * isolation are remembered so the search restarts below the failed window instead of only moving
+ * forward (the benchmark once saw -EBUSY here although a clear window existed). */
+static void default_finds_window_behind_obstacles(void)
+{
+    struct mach m;
+    ASSERT_TRUE(mach_make(&m, 64 * MiB, 16 * MiB, 0, CMA_BACKING_NONE, 0));
+    world_init(&m, 0x7a1);
+    fill_area(0, &ops_full);
+    const uint64_t q = m.acount / 4;
+    struct owner *obst[3];
+    unsigned nobst = 0;
+    for (uint64_t k = 0; k < 4; k++) {
+        if (k == 2) /* the third quarter stays clear */
+            continue;
+        struct owner *o = owner_at(m.abase + k * q + 100);
+        ASSERT_TRUE(o != NULL);
+        obst[nobst++] = o;
+    }
+
+    /* 1: references */
+    for (unsigned i = 0; i < nobst; i++)
+        ASSERT_OK(cma_page_get(m.mm, obst[i]->pfn));
+    struct cma_area_stats a0 = astats(m.area);
+    cma_pfn_t pfn;
+    ASSERT_OK(cma_alloc(m.area, q, 0, &pfn));
+    EXPECT_UEQ(astats(m.area).retries, a0.retries); /* priced out, never tried */
+    for (unsigned i = 0; i < nobst; i++)
+        EXPECT_TRUE(obst[i]->pfn < pfn || obst[i]->pfn >= pfn + q);
+    EXPECT_OK(cma_release(m.area, pfn, q));
+    for (unsigned i = 0; i < nobst; i++)
+        ASSERT_OK(cma_page_put(m.mm, obst[i]->pfn));
+    EXPECT_CHECK(m.mm);
+
+    /* 2: an owner refusing isolation every time, in the cheapest window (the last quarter, mostly
+     * freed): invisible until tried; once it fails, the search must come back to the lower, dearer
+     * but clear windows rather than only look past the obstacle (where nothing is left). */
+    struct owner *refuser = obst[nobst - 1];
+    ASSERT_TRUE(refuser->pfn >= m.abase + 3 * q);
+    for (size_t i = 0; i < W.n; i++) {
+        struct owner *o = &W.o[i];
+        if (o != refuser && o->pfn != CMA_PFN_NONE && o->pfn >= m.abase + 3 * q && o->pfn < m.aend &&
+            test_rng_below(&W.rng, 10) != 0)
+            owner_free(o);
+    }
+    W.isolate_refuse_pct = 100;
+    refuser->refuse_isolate = ~0u;
+    a0 = astats(m.area);
+    ASSERT_OK(cma_alloc(m.area, q, 0, &pfn));
+    EXPECT_UEQ(astats(m.area).retries - a0.retries, 1); /* tried the cheap window once */
+    EXPECT_TRUE(pfn + q <= m.abase + 3 * q);
+    EXPECT_UEQ(refuser->pfn, refuser->pfn0);
+    EXPECT_OK(cma_release(m.area, pfn, q));
+    refuser->refuse_isolate = 0;
+    world_free_all();
+    world_fini();
+    test_mm_finish(m.mm);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv, TEST(linux_steps_default_skips), TEST(random_1pct_unmovable),
                      TEST(random_mixed_layout), TEST(alloc_errors), TEST(release_errors),
-                     TEST(order_per_bit), TEST(bulk_default), TEST(bulk_linux), TEST(bulk_errors));
+                     TEST(order_per_bit), TEST(bulk_default), TEST(bulk_linux), TEST(bulk_errors),
+                     TEST(default_finds_window_behind_obstacles));
 }
