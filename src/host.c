@@ -44,7 +44,7 @@ static void posix_log(void *ctx, enum cma_log_level level, const char *msg)
     (void)msg;
 }
 
-_Thread_local unsigned cma__tls_cpu_slot = UINT32_MAX;
+_Thread_local unsigned cma__tls_cpu_slot CMA_TLS_MODEL = UINT32_MAX;
 
 unsigned cma__tls_cpu_slot_assign(void)
 {

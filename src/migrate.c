@@ -299,6 +299,21 @@ static void copy_block(const struct cma_mm *mm, cma_pfn_t from, cma_pfn_t to, un
     memcpy(dst, src, n);
 }
 
+/* Marking pages PF_MIGRATING takes every per-CPU cache lock before the zone lock: the cache free
+ * path moves a page from allocated to cached with a plain check-and-store under its cache lock (no
+ * atomic read-modify-write on the fast path), so marking must exclude every cache's free path. */
+static void mark_lock(struct cma_mm *mm)
+{
+    cma__pcp_lock_all(mm);
+    cma__mm_lock(mm);
+}
+
+static void mark_unlock(struct cma_mm *mm)
+{
+    cma__mm_unlock(mm);
+    cma__pcp_unlock_all(mm);
+}
+
 /* Returns a block to the buddy from any owned state. Caller holds mm->lock. */
 static void release_block_locked(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, unsigned order)
 {
@@ -319,28 +334,28 @@ int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl
     int r;
 
     *newpfnp = CMA_PFN_NONE;
-    cma__mm_lock(mm);
+    mark_lock(mm);
     r = cma__alloc_head_locked(mm, pfn, &idx, &head);
     if (r || head != pfn) {
-        cma__mm_unlock(mm);
+        mark_unlock(mm);
         return -CMA_EAGAIN; /* freed or changed meanwhile: the caller looks again */
     }
     p = cma__page(mm, idx);
     f = cma__page_flags(p);
     if (!atomic_load_explicit(&p->ops, memory_order_relaxed) || (f & PF_PINNED)) {
-        cma__mm_unlock(mm);
+        mark_unlock(mm);
         return -CMA_EBUSY;
     }
     if ((f & (PF_MIGRATING | PF_REFD)) ||
         !atomic_compare_exchange_strong_explicit(&p->flags, &f, (uint8_t)(f | PF_MIGRATING),
                                                  memory_order_acq_rel, memory_order_relaxed)) {
-        cma__mm_unlock(mm);
+        mark_unlock(mm);
         return -CMA_EAGAIN;
     }
     ops = mm->ops_table[atomic_load_explicit(&p->ops, memory_order_relaxed)];
     owner = (void *)(uintptr_t)((uint64_t)p->lo | ((uint64_t)p->hi << 32));
     order = p->order;
-    cma__mm_unlock(mm);
+    mark_unlock(mm);
 
     if (ops->isolate && ops->isolate(owner, pfn, order) != 0) {
         atomic_fetch_and_explicit(&p->flags, (uint8_t)~PF_MIGRATING, memory_order_release);
@@ -554,9 +569,9 @@ void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t f
     out->pcp_seen = false;
     out->nomem = false;
 
-    cma__mm_lock(mm);
+    mark_lock(mm);
     unsigned n = mb_collect_locked(mm, s, from, end, ctl, stop_on_stuck, e, out);
-    cma__mm_unlock(mm);
+    mark_unlock(mm);
     mb_targets(mm, e, n, ctl->target_mt, false);
 
     /* Phase B: the owners' callbacks and the copies, no lock held. */

@@ -128,15 +128,6 @@ void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, uns
     pcp->refills++;
 }
 
-/* Gives a cached block of an isolated pageblock to the buddy (cannot happen while isolation drains
- * under every cache lock; kept as a guard). Caller holds pcp->lock. */
-void cma__pcp_give_back(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t idx, unsigned order)
-{
-    cma__mm_lock(mm);
-    give_back_locked(mm, pcp, idx, order);
-    cma__mm_unlock(mm);
-}
-
 /* Trims a cache that reached high back to high - batch. Caller holds pcp->lock. */
 void cma__pcp_trim(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt)
 {

@@ -63,7 +63,15 @@ static inline void cma__mm_unlock(struct cma_mm *mm) { cma__unlock(&mm->host, &m
 
 /* The calling CPU's cache index. The default host keeps a per-thread slot (handed out round-robin
  * on first use) that is read here without a call. */
-extern _Thread_local unsigned cma__tls_cpu_slot;
+/* initial-exec: a direct %fs-relative load instead of a __tls_get_addr call in position-independent
+ * code (one 4-byte slot; fine for libcma loaded at start-up or dlopen'ed into glibc's spare static
+ * TLS). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CMA_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define CMA_TLS_MODEL
+#endif
+extern _Thread_local unsigned cma__tls_cpu_slot CMA_TLS_MODEL;
 unsigned cma__tls_cpu_slot_assign(void);
 static inline unsigned cma__this_cpu(const struct cma_mm *mm)
 {
@@ -98,6 +106,8 @@ uint64_t cma__memblock_metadata_bytes(const struct cma_memblock *mb);
 static inline const struct cma_span *cma__span_of_pfn(const struct cma_mm *mm, cma_pfn_t pfn)
 {
     const struct cma_span *s = mm->spans;
+    if (CMA_LIKELY(mm->nspans == 1))
+        return pfn - s->base < s->npages ? s : NULL;
     unsigned lo = 0, hi = mm->nspans;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
@@ -224,7 +234,6 @@ void cma__pcp_fini(struct cma_mm *mm);
 /* Slow paths of the inline fast paths in pcp_inline.h; caller holds pcp->lock. */
 void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);
 void cma__pcp_trim(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);
-void cma__pcp_give_back(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t idx, unsigned order);
 void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu);
 /* Empties one CPU's cache; caller holds that pcp lock and mm->lock. */
 void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu);

@@ -76,20 +76,17 @@ static inline uint32_t cma__pcp_alloc(struct cma_mm *mm, unsigned order, unsigne
         return CMA_IDX_NIL;
     if (CMA_UNLIKELY(l->head == CMA_IDX_NIL))
         cma__pcp_refill(mm, pcp, order, mt);
-    uint32_t idx;
-    while ((idx = cma__pcplist_pop_head(mm, l)) != CMA_IDX_NIL) {
+    uint32_t idx = cma__pcplist_pop_head(mm, l);
+    if (CMA_LIKELY(idx != CMA_IDX_NIL)) {
         cma_pfn_t pfn = cma__idx_to_pfn(mm, idx);
-        if (CMA_LIKELY(cma__pb_type(mm, pfn) != CMA_MIGRATE_ISOLATE)) {
-            pcp->count -= 1u << order;
-            pcp->pgalloc++;
-            pcp->pgalloc_pages += 1u << order;
-            cma__page_set_flags(cma__page(mm, idx), PS_ALLOC);
-            *pfnp = pfn;
-            break;
-        }
-        /* Cached before its pageblock was isolated and not drained yet: it belongs to the
-         * isolation now, never to a new allocation. */
-        cma__pcp_give_back(mm, pcp, idx, order);
+        /* Never a block of an isolated pageblock: isolation drains every cache under every cache
+         * lock (invariant I8). */
+        cma_assert_internal(cma__pb_type(mm, pfn) != CMA_MIGRATE_ISOLATE);
+        pcp->count -= 1u << order;
+        pcp->pgalloc++;
+        pcp->pgalloc_pages += 1u << order;
+        cma__page_set_flags(cma__page(mm, idx), PS_ALLOC);
+        *pfnp = pfn;
     }
     cma__unlock(&mm->host, &pcp->lock);
     return idx;
@@ -109,11 +106,14 @@ static inline int cma__pcp_free(struct cma_mm *mm, uint32_t idx, cma_pfn_t pfn, 
     }
     if (mt >= CMA_MIGRATE_PCPTYPES)
         mt = CMA_MIGRATE_MOVABLE;
-    if (!atomic_compare_exchange_strong_explicit(&p->flags, &expect, PS_PCP, memory_order_acq_rel,
-                                                 memory_order_relaxed)) {
+    /* A plain check-and-store under the cache lock, no compare-and-swap: the one library-internal
+     * writer that could race with it, the start of a migration, holds every cache lock while it marks
+     * pages (migrate.c). The acquire pairs with the release that publishes a migration target. */
+    if (atomic_load_explicit(&p->flags, memory_order_acquire) != expect) {
         cma__unlock(&mm->host, &pcp->lock);
         return -CMA_EAGAIN;
     }
+    atomic_store_explicit(&p->flags, PS_PCP, memory_order_relaxed);
     atomic_store_explicit(&p->ops, 0, memory_order_relaxed);
     cma__pcplist_push_head(mm, &pcp->lists[order][mt], idx);
     pcp->count += 1u << order;
