@@ -3,9 +3,10 @@
  * and the migration of one allocated block.
  *
  * Migration of a block (cma__migrate_block), in order:
- *   1. under mm->lock: the block must be a live PS_ALLOC head with movable ops, not pinned and not
- *      referenced; PF_MIGRATING is set by compare-and-swap, which makes a concurrent cma_free_pages
- *      of it fail with -EBUSY and cma_page_get return -EAGAIN until migration ends;
+ *   1. under every per-CPU cache lock and mm->lock (mark_lock): the block must be a live PS_ALLOC
+ *      head with movable ops, not pinned and not referenced; PF_MIGRATING is set, which makes a
+ *      concurrent cma_free_pages of it fail with -EBUSY and cma_page_get return -EAGAIN until
+ *      migration ends;
  *   2. the owner's isolate callback (no lock held) may refuse: transient failure;
  *   3. a clean block whose owner has discard is dropped if the caller allows it: no copy;
  *   4. a target of the same order is taken straight from the buddy lists with alloc_cma = false, so
@@ -408,7 +409,7 @@ int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl
     atomic_store_explicit(&t->ops, atomic_load_explicit(&p->ops, memory_order_relaxed),
                           memory_order_relaxed);
     /* release: publishes the owner fields to a free of the target on another CPU (the owner knows
-     * the target since its migrate callback; its free synchronises through the flags CAS) */
+     * the target since its migrate callback; its free reads the flags with acquire) */
     atomic_store_explicit(&t->flags, (uint8_t)(PS_ALLOC | (f & PF_CLEAN)), memory_order_release);
     release_block_locked(mm, idx, pfn, order);
     mm->pgmigrate_success += 1ull << order;

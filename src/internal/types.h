@@ -19,8 +19,10 @@
  *   mm->lock (the "zone lock") protects free_area, the buddy counters, pageblock labels (writes),
  *   the descriptors of blocks in the buddy, and the owner fields of allocated pages.
  *   pcp->lock protects that cache's lists, counters and the descriptors of the blocks it holds.
- *   Lock order: pcp->lock before mm->lock (a refill or trim holds both). Page state transitions that
- *   can race with another CPU (alloc -> pcp on free) are compare-and-swap on page->flags.
+ *   Lock order: pcp->lock before mm->lock (a refill or trim holds both). page->flags is atomic: the
+ *   cache free path moves a block from allocated to cached with a check-and-store under its cache
+ *   lock; marking blocks PF_MIGRATING holds every cache lock and mm->lock, so the two exclude each
+ *   other; other flag updates are atomic read-modify-writes under mm->lock.
  */
 #ifndef CMA_INTERNAL_TYPES_H
 #define CMA_INTERNAL_TYPES_H
