@@ -22,10 +22,13 @@
  *                      an unmovable, pinned or contiguously allocated page is excluded and the search
  *                      skips past that page; otherwise its cost is the pages to copy (4 per page + 1
  *                      per block), 1 per clean discardable block, a large penalty for blocks with
- *                      short-term references. A free window (cost 0) is taken at once; otherwise the
- *                      cheapest of the first 8 viable, non-overlapping windows is taken. If clearing
- *                      still fails, the search resumes past the page that blocked it. Clean blocks
- *                      whose owner can discard them are dropped instead of copied (can be disabled).
+ *                      short-term references (excluded outright in a first pass: a reference tends to
+ *                      outlive five migration rounds). A free window (cost 0) is taken at once;
+ *                      otherwise the cheapest of the first 8 viable, non-overlapping windows. Pricing
+ *                      stops once a window cannot beat the best so far. If clearing still fails, every
+ *                      page that blocked it is remembered for the rest of the call and the search
+ *                      restarts from the bottom, skipping windows that hold one. Clean blocks whose
+ *                      owner can discard them are dropped instead of copied (can be disabled).
  *
  * Errors: -ENOSPC when no free window of the size exists (also the fast failure when the area's
  * available count is below the request), -EBUSY when every candidate window was blocked, -ENOMEM

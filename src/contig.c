@@ -4,14 +4,17 @@
  * cma__alloc_contig_range(start, end), step by step (reference §5, with its races closed):
  *   1. isolate the pageblocks of the range (isolate.c): refuses at once when something unmovable
  *      is inside, and drains every CPU cache;
- *   2. migration rounds: walk the range, migrate (or drop, if clean and allowed) every allocated
- *      block; a round that leaves something behind is retried, and five rounds in a row without
- *      progress give -EBUSY (Linux's limit); an unmovable block is -EBUSY at once, no target -ENOMEM;
- *   3. verify every page of the range is a free block on the ISOLATE lists;
- *   4. take the free blocks: pieces inside [start, end) become PS_CONTIG blocks (the range's
- *      natural aligned decomposition, so a 256 MiB range is a few dozen heads, not 65536 pages);
- *      pieces of straddling buddies outside the range are freed again;
- *   5. undo the isolation, on success and on failure alike.
+ *   2. migration rounds: walk the range in batches (migrate.c), migrate (or drop, if clean and
+ *      allowed) every allocated block; a source wholly inside the range is kept as a claimed
+ *      PS_CONTIG piece instead of being freed and taken back; a round that leaves something behind
+ *      is retried, and five rounds in a row without progress give -EBUSY (Linux's limit); an
+ *      unmovable block is -EBUSY at once (under CMA_POLICY_LINUX only after the rest has moved, as
+ *      Linux), no target -ENOMEM. Every obstacle is reported to the caller (busy_list);
+ *   3. verify every page of the range is a free block (ISOLATE lists) or a claimed piece;
+ *   4. take: free blocks leave their lists (pieces of straddling buddies outside the range are
+ *      freed again), claimed pieces lose their heads, and the range is written as its natural
+ *      aligned decomposition of PS_CONTIG blocks (a 256 MiB range is a few dozen heads);
+ *   5. on failure the claimed pieces go back to the buddy; the isolation is undone either way.
  * A contiguous range is freed piecewise by cma_free_contig_range, which splits PS_CONTIG blocks
  * at the edges of a partial release.
  */
