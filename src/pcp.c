@@ -10,11 +10,15 @@
  * under high. Sizes follow Linux: batch = min(managed/1024, 1 MiB of pages)/4, rounded to
  * 2^k - 1; high = 4 x batch (the lower bound of Linux's auto-tuned range).
  *
- * Isolation safety: the free path reads the pageblock label *under the pcp lock*, and a page of an
- * isolated pageblock is never cached (it goes straight to the buddy's ISOLATE list). Isolation sets
- * the label under the zone lock and then drains every cache, taking each pcp lock: a free that took
- * its pcp lock before the drain is drained; one that takes it after sees the label. So no free page
- * of an isolated range can hide in a cache (Linux has raced here, reference §9 problem 5).
+ * Isolation safety: the free path reads the pageblock label *under its cache lock*, and a page of
+ * an isolated pageblock is never cached (it goes straight to the buddy's ISOLATE list). Isolation
+ * holds every cache lock and the zone lock while it sets the labels and drains every cache, so at no
+ * moment is a free page of an isolated pageblock cached (invariant I8; Linux has raced here,
+ * reference §9 problem 5), and allocation never has to check.
+ *
+ * The fast paths (pcp_inline.h) hold one lock each and do no other atomic read-modify-write: free
+ * checks the block's state and stores the cached state under the cache lock; marking a block for
+ * migration, the only other writer that could race with it, holds every cache lock (migrate.c).
  *
  * CMA and HIGHATOMIC pages are cached on the MOVABLE lists, as in Linux; the label is looked up again
  * when a block leaves the cache, so a block cached before its pageblock was relabelled lands on the
