@@ -678,6 +678,7 @@ static void default_finds_window_behind_obstacles(void)
      * but clear windows rather than only look past the obstacle (where nothing is left). */
     struct owner *refuser = obst[nobst - 1];
     ASSERT_TRUE(refuser->pfn >= m.abase + 3 * q);
+    fill_area(0, &ops_full); /* part 1 left its window empty: fill it again */
     for (size_t i = 0; i < W.n; i++) {
         struct owner *o = &W.o[i];
         if (o != refuser && o->pfn != CMA_PFN_NONE && o->pfn >= m.abase + 3 * q && o->pfn < m.aend &&
