@@ -37,22 +37,11 @@ int cma__alloc_head_locked(const struct cma_mm *mm, cma_pfn_t pfn, uint32_t *idx
     const struct cma_span *s = mm->online ? cma__span_of_pfn(mm, pfn) : NULL;
     if (!s)
         return -CMA_EINVAL;
-    for (unsigned o = 0; o <= mm->max_order; o++) {
-        cma_pfn_t h = pfn & ~((1ull << o) - 1);
-        if (h < s->base)
-            break;
-        uint32_t idx = s->idx + (uint32_t)(h - s->base);
-        const struct cma_page *p = cma__page(mm, idx);
-        unsigned st = cma__page_state(p);
-        if (st == PS_TAIL)
-            continue;
-        if (st != PS_ALLOC || h + (1ull << p->order) <= pfn)
-            return -CMA_EFAULT;
-        *idxp = idx;
-        *headp = h;
-        return 0;
-    }
-    return -CMA_EFAULT;
+    uint32_t idx = cma__block_head(mm, s, pfn, headp);
+    if (idx == CMA_IDX_NIL || cma__page_state(cma__page(mm, idx)) != PS_ALLOC)
+        return -CMA_EFAULT;
+    *idxp = idx;
+    return 0;
 }
 
 static int ops_slot_locked(struct cma_mm *mm, const struct cma_movable_ops *ops)

@@ -474,22 +474,6 @@ int cma_alloc_pages(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t *
     return 0;
 }
 
-/* Finds the block containing idx (inside span s) by looking for a head at each alignment below. */
-static const struct cma_page *enclosing_head(const struct cma_mm *mm, const struct cma_span *s,
-                                             cma_pfn_t pfn)
-{
-    for (unsigned o = 0; o <= mm->max_order; o++) {
-        cma_pfn_t h = pfn & ~((1ull << o) - 1);
-        if (h < s->base)
-            break;
-        const struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(h - s->base));
-        unsigned st = cma__page_state(p);
-        if (st != PS_TAIL)
-            return (st != PS_RESERVED && h + (1ull << p->order) > pfn) ? p : NULL;
-    }
-    return NULL;
-}
-
 /* Why a free of (pfn, order) whose head descriptor reads f is refused, or 0 if it may proceed. */
 static int free_refusal(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
                         const struct cma_page *p, uint8_t f, unsigned order)
@@ -500,8 +484,9 @@ static int free_refusal(const struct cma_mm *mm, const struct cma_span *s, cma_p
             return -CMA_EINVAL;
         return (f & (PF_MIGRATING | PF_PINNED | PF_REFD)) ? -CMA_EBUSY : 0;
     case PS_TAIL: {
-        const struct cma_page *h = enclosing_head(mm, s, pfn);
-        unsigned st = h ? cma__page_state(h) : PS_TAIL;
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        unsigned st = idx == CMA_IDX_NIL ? PS_TAIL : cma__page_state(cma__page(mm, idx));
         /* inside a live buddy allocation: wrong pfn/order; inside free or foreign memory: misuse */
         return st == PS_ALLOC ? -CMA_EINVAL : -CMA_EFAULT;
     }
