@@ -456,4 +456,26 @@ __attribute__((unused)) static void expect_same_counts_(const struct cma_mm_stat
 }
 #define expect_same_counts(a, b) expect_same_counts_((a), (b), __FILE__, __LINE__)
 
+/* Frees a random share (pct %) of the live owners. */
+__attribute__((unused)) static void free_some(unsigned pct)
+{
+    for (size_t i = 0; i < W.n; i++)
+        if (test_rng_below(&W.rng, 100) < pct)
+            owner_free(&W.o[i]);
+}
+
+/* The live owner with the lowest pfn at or above the area's base + offset. */
+__attribute__((unused)) static struct owner *owner_near(const struct mach *m, uint64_t offset)
+{
+    struct owner *best = NULL;
+    for (size_t i = 0; i < W.n; i++) {
+        struct owner *o = &W.o[i];
+        if (o->pfn == CMA_PFN_NONE || !in_area(m, o->pfn) || o->pfn < m->abase + offset)
+            continue;
+        if (!best || o->pfn < best->pfn)
+            best = o;
+    }
+    return best;
+}
+
 #endif /* CMA_TEST_CMA_WORLD_H */

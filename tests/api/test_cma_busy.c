@@ -32,26 +32,6 @@
 #include "cma_world.h"
 
 
-/* Frees a random share (pct %) of the live owners. */
-static void free_some(unsigned pct)
-{
-    for (size_t i = 0; i < W.n; i++)
-        if (test_rng_below(&W.rng, 100) < pct)
-            owner_free(&W.o[i]);
-}
-
-static struct owner *owner_near(const struct mach *m, uint64_t offset)
-{
-    struct owner *best = NULL;
-    for (size_t i = 0; i < W.n; i++) {
-        struct owner *o = &W.o[i];
-        if (o->pfn == CMA_PFN_NONE || !in_area(m, o->pfn) || o->pfn < m->abase + offset)
-            continue;
-        if (!best || o->pfn < best->pfn)
-            best = o;
-    }
-    return best;
-}
 
 /* ---- tests --------------------------------------------------------------------------------------- */
 

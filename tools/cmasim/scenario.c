@@ -226,17 +226,7 @@ static bool parse_rate(const char *s, double *out)
     memcpy(buf, s, n + 1);
     if (n >= 2 && !strcmp(buf + n - 2, "/s"))
         buf[n - 2] = '\0';
-    char *end;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (errno || end == buf)
-        return false;
-    if (*end == '%')
-        end++;
-    if (*end || v < 0 || v > 100)
-        return false;
-    *out = v / 100;
-    return true;
+    return parse_percent(buf, out);
 }
 
 static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
