@@ -87,7 +87,7 @@ static int check_walk(struct checker *c, struct tally *t)
         const struct cma_span *s = &mm->spans[i];
         cma_pfn_t end = s->base + s->npages;
         for (cma_pfn_t pfn = s->base; pfn < end;) {
-            const struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+            const struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
             uint8_t f = cma__page_flags(p);
             unsigned st = f & PS_MASK, order = p->order;
             if (st == PS_TAIL || st > PS_RESERVED)
@@ -117,7 +117,7 @@ static int check_walk(struct checker *c, struct tally *t)
                 if (order < mm->max_order) {
                     cma_pfn_t bud = pfn ^ (1ull << order);
                     if (bud >= s->base && bud + (1ull << order) <= end) {
-                        const struct cma_page *bp = cma__page(mm, s->idx + (uint32_t)(bud - s->base));
+                        const struct cma_page *bp = cma__page(mm, cma__span_idx(s, bud));
                         if (cma__page_state(bp) == PS_BUDDY && bp->order == order) {
                             unsigned bmt = cma__pb_type(mm, bud);
                             bool ok_apart = order >= mm->pb_order &&

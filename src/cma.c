@@ -767,7 +767,7 @@ int cma__check_areas_locked(const struct cma_mm *mm, char *why, size_t len)
         }
         /* every contiguously allocated page of the area is under a set bit */
         for (cma_pfn_t pfn = a->base_pfn; pfn < a->base_pfn + a->count;) {
-            const struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+            const struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
             if (cma__page_state(p) == PS_CONTIG &&
                 !bit_test(a->bitmap, (pfn - a->base_pfn) >> a->order_per_bit)) {
                 snprintf(why, len, "I10: pfn 0x%llx of area %s is allocated but its bit is clear",

@@ -36,7 +36,7 @@ static void mark_contig_locked(struct cma_mm *mm, const struct cma_span *s, cma_
 {
     while (from < to) {
         unsigned o = fit_order(mm, from, to);
-        struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(from - s->base));
+        struct cma_page *p = cma__page(mm, cma__span_idx(s, from));
         p->order = (uint8_t)o;
         cma__page_set_flags(p, PS_CONTIG);
         from += 1ull << o;
@@ -48,7 +48,7 @@ static void free_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_p
 {
     while (from < to) {
         unsigned o = fit_order(mm, from, to);
-        cma__page_clear(cma__page(mm, s->idx + (uint32_t)(from - s->base)));
+        cma__page_clear(cma__page(mm, cma__span_idx(s, from)));
         cma__free_block_locked(mm, from, o, false);
         from += 1ull << o;
     }
@@ -273,7 +273,7 @@ int cma__free_contig_locked(struct cma_mm *mm, cma_pfn_t start, uint64_t count)
     if (end < s->base + s->npages)
         contig_cut_locked(mm, s, end);
     for (pfn = start; pfn < end;) {
-        struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+        struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
         unsigned o = p->order;
         cma__page_clear(p);
         cma__free_block_locked(mm, pfn, o, false);

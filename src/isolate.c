@@ -30,7 +30,7 @@ uint32_t cma__block_head(const struct cma_mm *mm, const struct cma_span *s, cma_
         cma_pfn_t h = pfn & ~((1ull << o) - 1);
         if (h < s->base)
             break;
-        uint32_t idx = s->idx + (uint32_t)(h - s->base);
+        uint32_t idx = cma__span_idx(s, h);
         const struct cma_page *p = cma__page(mm, idx);
         if (cma__page_state(p) == PS_TAIL)
             continue;
@@ -58,7 +58,7 @@ void cma__move_free_pageblock_locked(struct cma_mm *mm, cma_pfn_t pb, unsigned f
     if (end > s->base + s->npages)
         end = s->base + s->npages;
     while (pfn < end) {
-        uint32_t idx = s->idx + (uint32_t)(pfn - s->base);
+        uint32_t idx = cma__span_idx(s, pfn);
         struct cma_page *p = cma__page(mm, idx);
         unsigned st = cma__page_state(p);
         uint64_t step = (st == PS_TAIL || st == PS_RESERVED) ? 1 : 1ull << p->order;
@@ -85,10 +85,10 @@ static void split_large_free_locked(struct cma_mm *mm, const struct cma_span *s,
         order--;
         cma_pfn_t lower = head, upper = head + (1ull << order);
         cma_pfn_t keep = pb >= upper ? upper : lower, give = keep == upper ? lower : upper;
-        cma__freelist_add_locked(mm, s->idx + (uint32_t)(give - s->base), order, mt, true);
+        cma__freelist_add_locked(mm, cma__span_idx(s, give), order, mt, true);
         head = keep;
     }
-    cma__freelist_add_locked(mm, s->idx + (uint32_t)(head - s->base), order, mt, true);
+    cma__freelist_add_locked(mm, cma__span_idx(s, head), order, mt, true);
 }
 
 /* Looks for a page that migration can never clear in [from, to) (inside span s). */
@@ -129,7 +129,7 @@ static void unisolate_block_locked(struct cma_mm *mm, cma_pfn_t pb)
     /* A pageblock that is one free block can merge with its neighbours now. */
     s = cma__span_of_pfn(mm, pb);
     if (s && pb + (1ull << mm->pb_order) <= s->base + s->npages) {
-        uint32_t idx = s->idx + (uint32_t)(pb - s->base);
+        uint32_t idx = cma__span_idx(s, pb);
         struct cma_page *p = cma__page(mm, idx);
         if (cma__page_state(p) == PS_BUDDY && p->order == mm->pb_order) {
             cma__freelist_del_locked(mm, idx, mm->pb_order, mt);

@@ -469,7 +469,7 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
             pfn = end;
             break;
         }
-        struct cma_page *p = st == PS_TAIL ? NULL : cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+        struct cma_page *p = st == PS_TAIL ? NULL : cma__page(mm, cma__span_idx(s, pfn));
         uint64_t step = p ? 1ull << p->order : 1;
         uint8_t f = p ? cma__page_flags(p) : 0;
         unsigned slot = p ? atomic_load_explicit(&p->ops, memory_order_relaxed) : 0;
@@ -491,7 +491,7 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
         } else {
             struct mb_entry *x = &e[n++];
             x->pfn = pfn;
-            x->idx = s->idx + (uint32_t)(pfn - s->base);
+            x->idx = cma__span_idx(s, pfn);
             x->order = p->order;
             x->flags = f;
             x->ops = mm->ops_table[slot];

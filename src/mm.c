@@ -281,7 +281,7 @@ static void mark_reserved(struct cma_mm *mm)
             const struct cma_span *s = cma__span_of_pfn(mm, pfn);
             if (!s)
                 continue;
-            struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+            struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
             if (cma__page_state(p) != PS_RESERVED) {
                 cma__page_set_flags(p, PS_RESERVED);
                 mm->nr_reserved++;

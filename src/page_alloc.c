@@ -134,12 +134,12 @@ static void free_one_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn
     unsigned mt = cma__pb_type(mm, pfn);
     cma_pfn_t span_end = s->base + s->npages;
 
-    cma__page_clear(cma__page(mm, s->idx + (uint32_t)(pfn - s->base)));
+    cma__page_clear(cma__page(mm, cma__span_idx(s, pfn)));
     while (order < mm->max_order) {
         cma_pfn_t buddy = pfn ^ (1ull << order);
         if (buddy < s->base || buddy + (1ull << order) > span_end)
             break;
-        uint32_t bidx = s->idx + (uint32_t)(buddy - s->base);
+        uint32_t bidx = cma__span_idx(s, buddy);
         struct cma_page *bp = cma__page(mm, bidx);
         if (cma__page_state(bp) != PS_BUDDY || bp->order != order)
             break;
@@ -165,11 +165,11 @@ static void free_one_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn
          * tail so it stays free longer. */
         cma_pfn_t higher = (pfn & ~(1ull << order)) ^ (1ull << (order + 1));
         if (higher >= s->base && higher + (1ull << (order + 1)) <= span_end) {
-            struct cma_page *hp = cma__page(mm, s->idx + (uint32_t)(higher - s->base));
+            struct cma_page *hp = cma__page(mm, cma__span_idx(s, higher));
             tail = cma__page_state(hp) == PS_BUDDY && hp->order == order + 1;
         }
     }
-    cma__freelist_add_locked(mm, s->idx + (uint32_t)(pfn - s->base), order, mt, tail);
+    cma__freelist_add_locked(mm, cma__span_idx(s, pfn), order, mt, tail);
 }
 
 void cma__free_block_locked(struct cma_mm *mm, cma_pfn_t pfn, unsigned order, bool to_tail)
@@ -202,7 +202,7 @@ void cma__free_all_unreserved(struct cma_mm *mm)
         const struct cma_span *s = &mm->spans[i];
         cma_pfn_t pfn = s->base, end = s->base + s->npages;
         while (pfn < end) {
-            struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pfn - s->base));
+            struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
             if (cma__page_state(p) == PS_RESERVED) {
                 pfn++;
                 continue;
@@ -272,7 +272,7 @@ static void pageblock_occupancy(const struct cma_mm *mm, const struct cma_span *
 {
     uint64_t nr = 1ull << mm->pb_order, free = 0, movable = 0;
     for (uint64_t off = 0; off < nr;) {
-        const struct cma_page *p = cma__page(mm, s->idx + (uint32_t)(pb + off - s->base));
+        const struct cma_page *p = cma__page(mm, cma__span_idx(s, pb + off));
         unsigned st = cma__page_state(p);
         uint64_t step = 1;
         if (st == PS_BUDDY) {
@@ -295,7 +295,7 @@ static void move_pageblock_locked(struct cma_mm *mm, const struct cma_span *s, c
 {
     uint64_t nr = 1ull << mm->pb_order;
     for (uint64_t off = 0; off < nr;) {
-        uint32_t idx = s->idx + (uint32_t)(pb + off - s->base);
+        uint32_t idx = cma__span_idx(s, pb + off);
         struct cma_page *p = cma__page(mm, idx);
         unsigned st = cma__page_state(p);
         uint64_t step = (st == PS_TAIL || st == PS_RESERVED) ? 1 : 1ull << p->order;
@@ -507,7 +507,7 @@ int cma_free_pages(struct cma_mm *mm, cma_pfn_t pfn, unsigned order)
     if (!s || pfn + (1ull << order) > s->base + s->npages)
         goto bad_einval;
 
-    uint32_t idx = s->idx + (uint32_t)(pfn - s->base);
+    uint32_t idx = cma__span_idx(s, pfn);
     struct cma_page *p = cma__page(mm, idx);
     for (;;) {
         uint8_t f = cma__page_flags(p);

@@ -137,6 +137,19 @@ static inline const struct cma_span *cma__span_of_idx(const struct cma_mm *mm, u
     return NULL;
 }
 
+/* Memory-map index of pfn, which the caller knows lies in span s. */
+static inline uint32_t cma__span_idx(const struct cma_span *s, cma_pfn_t pfn)
+{
+    return s->idx + (uint32_t)(pfn - s->base);
+}
+
+/* Memory-map index of pfn, or CMA_IDX_NIL when pfn is not memory. */
+static inline uint32_t cma__pfn_idx(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    const struct cma_span *s = cma__span_of_pfn(mm, pfn);
+    return s ? cma__span_idx(s, pfn) : CMA_IDX_NIL;
+}
+
 static inline cma_pfn_t cma__idx_to_pfn(const struct cma_mm *mm, uint32_t idx)
 {
     const struct cma_span *s = mm->nspans == 1 ? mm->spans : cma__span_of_idx(mm, idx);

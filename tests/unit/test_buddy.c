@@ -53,15 +53,9 @@ static struct cma_mm *mk_boot(uint64_t bytes, void (*tweak)(struct cma_mm_config
     return mm;
 }
 
-static uint32_t idx_of(const struct cma_mm *mm, cma_pfn_t pfn)
-{
-    const struct cma_span *s = cma__span_of_pfn(mm, pfn);
-    return s ? s->idx + (uint32_t)(pfn - s->base) : CMA_IDX_NIL;
-}
-
 static struct cma_page *pg(const struct cma_mm *mm, cma_pfn_t pfn)
 {
-    return cma__page(mm, idx_of(mm, pfn));
+    return cma__page(mm, cma__pfn_idx(mm, pfn));
 }
 
 static cma_pfn_t pfn_of(const struct cma_mm *mm, uint32_t idx)
@@ -401,7 +395,7 @@ static void edge_case(int (*boot)(struct cma_mm *), cma_pfn_t a, cma_pfn_t b, un
     if (!mm)
         return;
     EXPECT_EQ(mm->nspans, 2);
-    EXPECT_UEQ(idx_of(mm, b), idx_of(mm, a) + (1u << order)); /* adjacent in the memory map */
+    EXPECT_UEQ(cma__pfn_idx(mm, b), cma__pfn_idx(mm, a) + (1u << order)); /* adjacent in the memory map */
     cma_pfn_t pfn;
     uint64_t n = 0;
     while (cma_alloc_pages(mm, 0, CMA_GFP_MOVABLE, &pfn) == 0)
@@ -559,7 +553,7 @@ static void unmergeable_case(unsigned xt, bool x_first)
         EXPECT_CHECK(mm);
     /* restore: take x's block off its list, relabel MOVABLE, free it again (now it merges) */
     cma__mm_lock(mm);
-    cma__freelist_del_locked(mm, idx_of(mm, x), 9, xt);
+    cma__freelist_del_locked(mm, cma__pfn_idx(mm, x), 9, xt);
     if (xt == CMA_MIGRATE_ISOLATE)
         cma__pb_set_isolate_locked(mm, x, false);
     else

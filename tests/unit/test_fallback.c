@@ -88,15 +88,9 @@ static struct cma_mm *mk_cma(uint64_t bytes, uint64_t cma_base, uint64_t cma_byt
     return mm;
 }
 
-static uint32_t idx_of(const struct cma_mm *mm, cma_pfn_t pfn)
-{
-    const struct cma_span *s = cma__span_of_pfn(mm, pfn);
-    return s ? s->idx + (uint32_t)(pfn - s->base) : CMA_IDX_NIL;
-}
-
 static struct cma_page *pg(const struct cma_mm *mm, cma_pfn_t pfn)
 {
-    return cma__page(mm, idx_of(mm, pfn));
+    return cma__page(mm, cma__pfn_idx(mm, pfn));
 }
 
 static cma_pfn_t head_pfn(const struct cma_mm *mm, unsigned o, unsigned t)
@@ -159,7 +153,7 @@ static void relabel_pb(struct cma_mm *mm, cma_pfn_t pfn, unsigned mt)
             if (d->order >= mm->pb_order)
                 big = true;
             else
-                cma__freelist_move_locked(mm, idx_of(mm, p), d->order, from, mt);
+                cma__freelist_move_locked(mm, cma__pfn_idx(mm, p), d->order, from, mt);
         }
         p += step;
     }
@@ -187,7 +181,7 @@ static void isolate_pb(struct cma_mm *mm, cma_pfn_t pfn, bool on)
         unsigned st = cma__page_state(d);
         uint64_t step = (st == PS_TAIL || st == PS_RESERVED) ? 1 : 1ull << d->order;
         if (st == PS_BUDDY)
-            cma__freelist_move_locked(mm, idx_of(mm, p), d->order, from, to);
+            cma__freelist_move_locked(mm, cma__pfn_idx(mm, p), d->order, from, to);
         p += step;
     }
     cma__mm_unlock(mm);

@@ -67,17 +67,13 @@ static void esc(FILE *f, const char *s)
     }
 }
 
+static double pow10_(int e);
+static int decade_floor(double x);
+
 static double log10_(double x) /* x > 0 */
 {
-    int e = 0;
-    while (x >= 10) {
-        x /= 10;
-        e++;
-    }
-    while (x < 1) {
-        x *= 10;
-        e--;
-    }
+    int e = decade_floor(x);
+    x /= pow10_(e);
     double y = (x - 1) / (x + 1), y2 = y * y, term = y, sum = 0; /* ln x = 2 atanh(y) */
     for (int k = 1; k < 200; k += 2) {
         sum += term / k;
