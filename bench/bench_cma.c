@@ -26,6 +26,10 @@
  * area (default policy) <= 2 x the empty-area time of the same size and policy; empty-area 256 MiB
  * under 1 ms. A miss is reported in the table and does not change the exit status; only libcma
  * misbehaving (an unexpected error, a lost page, corrupted contents, a failed check) exits 1.
+ *
+ * For profiling one case: `bench_cma --only SIZE_MIB[:FILL[:POLICY]] [--reps N]` runs just the
+ * matching rows of the matrix (FILL 0, 50, 100 or discard; POLICY default or linux) and skips the
+ * fragmented table unless --only names it (`--only frag`).
  */
 #include "bench.h"
 
@@ -435,21 +439,80 @@ static void print_machine(void)
            "2 MiB, max order 10\n", cma_version(), date, sysconf(_SC_NPROCESSORS_ONLN), model, loadavg());
 }
 
-int main(void)
+/* --only filter: 0 / NULL = any. */
+static struct {
+    bool set, frag;
+    uint64_t size_mib;
+    const char *fill, *policy;
+    int reps;
+} g_only;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_cma [--only SIZE_MIB[:FILL[:POLICY]] | --only frag] [--reps N]\n"
+                    "  FILL: 0, 50, 100, discard; POLICY: default, linux\n");
+    exit(2);
+}
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            static char buf[64];
+            snprintf(buf, sizeof buf, "%s", argv[++i]);
+            g_only.set = true;
+            if (!strcmp(buf, "frag")) {
+                g_only.frag = true;
+                continue;
+            }
+            char *fill = strchr(buf, ':'), *pol = NULL, *end;
+            if (fill) {
+                *fill++ = '\0';
+                if ((pol = strchr(fill, ':')))
+                    *pol++ = '\0';
+            }
+            g_only.size_mib = strtoull(buf, &end, 10);
+            if (*end || !g_only.size_mib)
+                usage();
+            g_only.fill = fill;
+            g_only.policy = pol;
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            g_only.reps = atoi(argv[++i]);
+            if (g_only.reps <= 0)
+                usage();
+        } else {
+            usage();
+        }
+    }
+}
+
+static bool wanted(uint64_t req, const char *fill, enum cma_policy pol)
+{
+    if (!g_only.set)
+        return true;
+    if (g_only.frag || req / MiB != g_only.size_mib)
+        return false;
+    if (g_only.fill && strcmp(g_only.fill, fill))
+        return false;
+    return !g_only.policy || !strcmp(g_only.policy, pol == CMA_POLICY_LINUX ? "linux" : "default");
+}
+
+int main(int argc, char **argv)
 {
     static const uint64_t sizes[] = {4 * MiB, 64 * MiB, 256 * MiB};
     static const int reps_for[] = {9, 7, 5};
     static const struct {
         unsigned pct;
         enum fill_kind fill;
-        const char *name;
-    } fills[] = {{0, FILL_MOVABLE, "0 %"},
-                 {50, FILL_MOVABLE, "50 % movable"},
-                 {100, FILL_MOVABLE, "100 % movable"},
-                 {100, FILL_DISCARD, "100 % discardable"}};
+        const char *name, *key;
+    } fills[] = {{0, FILL_MOVABLE, "0 %", "0"},
+                 {50, FILL_MOVABLE, "50 % movable", "50"},
+                 {100, FILL_MOVABLE, "100 % movable", "100"},
+                 {100, FILL_DISCARD, "100 % discardable", "discard"}};
     static const enum cma_policy policies[] = {CMA_POLICY_DEFAULT, CMA_POLICY_LINUX};
     uint64_t t_start = bench_now_ns();
 
+    parse_args(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     print_machine();
     uint64_t t0 = bench_now_ns();
@@ -477,7 +540,13 @@ int main(void)
             for (unsigned pi = 0; pi < 2; pi++) {
                 struct spec sp = {.req = sizes[si], .area = sizes[si] + AREA_MARGIN,
                                   .fill_pct = fills[fi].pct, .fill = fills[fi].fill,
-                                  .blk = BLK_NONE, .policy = policies[pi], .reps = reps_for[si]};
+                                  .blk = BLK_NONE, .policy = policies[pi],
+                                  .reps = g_only.reps ? g_only.reps : reps_for[si]};
+                /* the discard row compares against the empty row: a filtered run measures it too */
+                bool need_empty = fills[fi].pct == 0 && g_only.fill && !strcmp(g_only.fill, "discard") &&
+                                  wanted(sp.req, "discard", sp.policy);
+                if (!wanted(sp.req, fills[fi].key, sp.policy) && !need_empty)
+                    continue;
                 struct result r = run_case(&sp);
                 if (r.failed)
                     fatal("cma_alloc of %" PRIu64 " MiB, %s, %s failed: %d (%s)", sp.req / MiB,
@@ -526,12 +595,15 @@ int main(void)
     printf("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|\n");
     for (unsigned si = 0; si < sizeof frag_sizes / sizeof frag_sizes[0]; si++) {
         for (unsigned bi = 0; bi < sizeof blks / sizeof blks[0]; bi++) {
+            if (g_only.set && !g_only.frag)
+                continue;
             struct spec sp[2];
             struct result r[2];
             for (unsigned pi = 0; pi < 2; pi++) {
                 sp[pi] = (struct spec){.req = frag_sizes[si], .area = 2 * frag_sizes[si],
                                        .fill_pct = 100, .fill = FILL_MOVABLE, .blk = blks[bi],
-                                       .policy = policies[pi], .reps = frag_reps[si]};
+                                       .policy = policies[pi],
+                                       .reps = g_only.reps ? g_only.reps : frag_reps[si]};
                 r[pi] = run_case(&sp[pi]);
             }
             printf("| %" PRIu64 " MiB | %" PRIu64 " x %s (free window at page %" PRIu64 ") | %d",

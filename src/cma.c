@@ -337,7 +337,7 @@ static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s
             wc->blocker = pfn;
             return;
         }
-        pfn = head + (1ull << p->order);
+        pfn = cma__block_end(head, p);
     }
 }
 
@@ -603,7 +603,7 @@ static bool contig_pages_in_locked(const struct cma_mm *mm, cma_pfn_t from, cma_
             return false;
         if (cma__page_state(cma__page(mm, idx)) == PS_CONTIG)
             return true;
-        pfn = head + (1ull << cma__page(mm, idx)->order);
+        pfn = cma__block_end(head, cma__page(mm, idx));
     }
     return false;
 }

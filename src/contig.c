@@ -144,7 +144,7 @@ static cma_pfn_t first_unclaimable_locked(const struct cma_mm *mm, const struct 
             return pfn;
         const struct cma_page *p = cma__page(mm, idx);
         unsigned st = cma__page_state(p);
-        cma_pfn_t bend = head + (1ull << p->order);
+        cma_pfn_t bend = cma__block_end(head, p);
         if (st != PS_BUDDY && !(st == PS_CONTIG && head >= start && bend <= end))
             return head < start ? start : head;
         pfn = bend;
@@ -169,7 +169,7 @@ static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pf
         uint32_t idx = cma__block_head(mm, s, pfn, &head);
         struct cma_page *p = cma__page(mm, idx);
         unsigned order = p->order;
-        cma_pfn_t bend = head + (1ull << order);
+        cma_pfn_t bend = cma__block_end(head, p);
         if (cma__page_state(p) == PS_BUDDY)
             cma__freelist_del_locked(mm, idx, order, cma__pb_type(mm, head));
         else
@@ -197,7 +197,7 @@ static void unclaim_range_locked(struct cma_mm *mm, const struct cma_span *s, cm
         }
         struct cma_page *p = cma__page(mm, idx);
         unsigned order = p->order;
-        cma_pfn_t bend = head + (1ull << order);
+        cma_pfn_t bend = cma__block_end(head, p);
         if (cma__page_state(p) == PS_CONTIG && head >= start && bend <= end) {
             cma__page_clear(p);
             cma__free_block_locked(mm, head, order, false);
@@ -267,7 +267,7 @@ int cma__free_contig_locked(struct cma_mm *mm, cma_pfn_t start, uint64_t count)
         uint32_t idx = cma__block_head(mm, s, pfn, &head);
         if (idx == CMA_IDX_NIL || cma__page_state(cma__page(mm, idx)) != PS_CONTIG)
             return -CMA_EFAULT;
-        pfn = head + (1ull << cma__page(mm, idx)->order);
+        pfn = cma__block_end(head, cma__page(mm, idx));
     }
     contig_cut_locked(mm, s, start);
     if (end < s->base + s->npages)

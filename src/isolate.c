@@ -23,10 +23,10 @@
  */
 #include "internal/internal.h"
 
-uint32_t cma__block_head(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
-                         cma_pfn_t *headp)
+uint32_t cma__block_head_slow(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
+                              cma_pfn_t *headp)
 {
-    for (unsigned o = 0; o <= mm->max_order; o++) {
+    for (unsigned o = 1; o <= mm->max_order; o++) { /* order 0: see cma__block_head */
         cma_pfn_t h = pfn & ~((1ull << o) - 1);
         if (h < s->base)
             break;
@@ -61,10 +61,15 @@ void cma__move_free_pageblock_locked(struct cma_mm *mm, cma_pfn_t pb, unsigned f
         uint32_t idx = cma__span_idx(s, pfn);
         struct cma_page *p = cma__page(mm, idx);
         unsigned st = cma__page_state(p);
-        uint64_t step = (st == PS_TAIL || st == PS_RESERVED) ? 1 : 1ull << p->order;
+        if (st == PS_TAIL) { /* inside a block that began earlier: skip to its end at once */
+            cma_pfn_t head;
+            idx = cma__block_head_slow(mm, s, pfn, &head);
+            pfn = idx == CMA_IDX_NIL ? pfn + 1 : head + (1ull << cma__page(mm, idx)->order);
+            continue;
+        }
         if (st == PS_BUDDY && from != to)
             cma__freelist_move_locked(mm, idx, p->order, from, to);
-        pfn += step;
+        pfn = st == PS_RESERVED ? pfn + 1 : cma__block_end(pfn, p);
     }
 }
 
@@ -115,7 +120,7 @@ cma_pfn_t cma__find_unmovable_locked(const struct cma_mm *mm, const struct cma_s
         default:
             break;
         }
-        pfn = head + (1ull << p->order);
+        pfn = cma__block_end(head, p);
     }
     return CMA_PFN_NONE;
 }
