@@ -22,7 +22,12 @@
  *
  * Baseline, in the same run and interleaved with the samples: memcpy of exactly the bytes that were
  * migrated (pages_migrated delta x page size) between two pre-touched buffers of that size,
- * min-of-N. Targets (from the issue): alloc <= 1.5 x memcpy + 1 us per MiB requested; discardable
+ * min-of-N. The copied bytes are cold on both sides: before the timed cma_alloc the area's pages
+ * are flushed from the CPU caches, and before the timed memcpy its source and destination are, so a
+ * small baseline cannot run from cache while the pages it is compared with come from memory (the
+ * pages a CMA allocation migrates are someone else's, not in this CPU's cache). libcma's own
+ * metadata and code stay as warm as the setup left them, like memcpy's. Regions above 64 MiB (8x
+ * this machine's L3) are not flushed: at most a sliver of them can be cached. Targets (from the issue): alloc <= 1.5 x memcpy + 1 us per MiB requested; discardable
  * area (default policy) <= 2 x the empty-area time of the same size and policy; empty-area 256 MiB
  * under 1 ms. A miss is reported in the table and does not change the exit status; only libcma
  * misbehaving (an unexpected error, a lost page, corrupted contents, a failed check) exits 1.
@@ -73,6 +78,26 @@ static uint64_t rng_below(uint64_t n) { return rng_next() % n; }
 
 static uint8_t *g_mem;             /* backs every machine, from physical address 0 */
 static uint8_t *g_cp_src, *g_cp_dst; /* the memcpy baseline's buffers */
+#define EVICT_MAX (64 * MiB)
+
+/* Flushes [p, p + n) from every CPU cache (see the header); no-op above EVICT_MAX. */
+static void cache_evict(const void *p, uint64_t n)
+{
+    if (n > EVICT_MAX)
+        return;
+#if defined(__x86_64__) || defined(__i386__)
+    for (uint64_t off = 0; off < n; off += 64)
+        __builtin_ia32_clflush((const char *)p + off);
+    __builtin_ia32_mfence();
+#else
+    /* no portable flush: write a buffer larger than any cache instead */
+    static uint8_t *scrub;
+    if (!scrub && !(scrub = malloc(EVICT_MAX)))
+        fatal("out of memory for the cache scrub buffer");
+    memset(scrub, (int)(n & 0xff), EVICT_MAX);
+    no_opt(scrub);
+#endif
+}
 
 static void *touched_map(size_t bytes)
 {
@@ -346,6 +371,8 @@ static double time_memcpy(uint64_t bytes)
         return 0.0;
     if (bytes > MAX_COPY)
         fatal("memcpy baseline of %" PRIu64 " bytes exceeds its buffers", bytes);
+    cache_evict(g_cp_src, bytes);
+    cache_evict(g_cp_dst, bytes);
     uint64_t t0 = bench_now_ns();
     memcpy(g_cp_dst, g_cp_src, bytes);
     no_opt(g_cp_dst);
@@ -363,6 +390,7 @@ static struct result run_case(const struct spec *sp)
         machine_new(&m, sp);
         res.blockers = machine_fill(&m, sp, &res.window_off);
         CMA_OK(cma_area_get_stats(m.area, &s0));
+        cache_evict(page_word(&m, m.base), m.npages * PAGE_BYTES);
         uint64_t t0 = bench_now_ns();
         int r = cma_alloc(m.area, count, 0, &got);
         uint64_t t1 = bench_now_ns();
@@ -609,17 +637,23 @@ int main(int argc, char **argv)
             printf("| %" PRIu64 " MiB | %" PRIu64 " x %s (free window at page %" PRIu64 ") | %d",
                    sp[0].req / MiB, r[0].blockers, blocker_name[blks[bi]], r[0].window_off, sp[0].reps);
             for (unsigned pi = 0; pi < 2; pi++) {
+                /* the Linux policy is the reference here: its retries are what the default policy
+                 * beats, so its row is reported against the budget but not counted as a target */
+                bool reference = sp[pi].policy == CMA_POLICY_LINUX;
                 if (r[pi].failed) {
-                    printf(" | failed %s | %" PRIu64 " | %" PRIu64 " | - | MISSED", cma_err_name(r[pi].failed),
-                           r[pi].retries, r[pi].migrated);
-                    missed++;
+                    printf(" | failed %s | %" PRIu64 " | %" PRIu64 " | - | %s", cma_err_name(r[pi].failed),
+                           r[pi].retries, r[pi].migrated, reference ? "failed (reference)" : "MISSED");
+                    missed += !reference;
                     continue;
                 }
                 bool ok = r[pi].alloc_ns <= budget_ns(&sp[pi], &r[pi]);
-                missed += !ok;
-                met += ok;
+                if (!reference) {
+                    missed += !ok;
+                    met += ok;
+                }
                 printf(" | %.1f | %" PRIu64 " | %" PRIu64 " | %.1f | %s (%.2f)", r[pi].alloc_ns / 1e3,
-                       r[pi].retries, r[pi].migrated, r[pi].memcpy_ns / 1e3, ok ? "met" : "MISSED",
+                       r[pi].retries, r[pi].migrated, r[pi].memcpy_ns / 1e3,
+                       reference ? (ok ? "within (reference)" : "over (reference)") : ok ? "met" : "MISSED",
                        issue_ratio(&sp[pi], &r[pi]));
             }
             if (!r[0].failed && !r[1].failed)
@@ -630,7 +664,8 @@ int main(int argc, char **argv)
     }
     printf("\nbudget = 1.5 x memcpy + 1 us per MiB requested; ratio = alloc / (memcpy + 1 us per MiB), "
            "as the issue asks; target \"met\" means alloc <= budget.\n");
-    printf("targets: %d met, %d missed; whole run %.1f s, load average at the end %.2f\n", met, missed,
+    printf("targets (every matrix row; the default policy in the fragmented table): %d met, %d missed; "
+           "whole run %.1f s, load average at the end %.2f\n", met, missed,
            (double)(bench_now_ns() - t_start) / 1e9, loadavg());
     munmap(g_mem, MAX_MACHINE);
     munmap(g_cp_src, MAX_COPY);

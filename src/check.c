@@ -6,7 +6,8 @@
  * Invariants (numbered as in docs/invariants.md):
  *   I1  spans sorted, disjoint, non-adjacent; memmap indices contiguous; nr_pages == sum of spans.
  *   I2  walking each span block by block, every page is covered by exactly one block: a head in a
- *       known state at a position aligned to its order, inside the span, followed by all-zero tails.
+ *       known state at a position aligned to its order, inside the span, followed by all-zero tails;
+ *       claimed pieces of a contiguous range in progress only inside isolated pageblocks.
  *   I3  each buddy list is well formed (prev/next agree, no cycle), its length equals its counter,
  *       every entry is a PS_BUDDY head of the list's order whose pageblock has the list's type.
  *   I4  free_area[o].nr_free == sum of its lists; nr_free_buddy[t] == sum of list pages; every
@@ -90,7 +91,7 @@ static int check_walk(struct checker *c, struct tally *t)
             const struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
             uint8_t f = cma__page_flags(p);
             unsigned st = f & PS_MASK, order = p->order;
-            if (st == PS_TAIL || st > PS_RESERVED)
+            if (st == PS_TAIL || st > PS_CLAIMED)
                 return fail(c, "I2", "pfn 0x%llx is covered by no block (state %u)",
                             (unsigned long long)pfn, st);
             if (order > mm->max_order || (pfn & ((1ull << order) - 1)) || pfn + (1ull << order) > end)
@@ -135,6 +136,11 @@ static int check_walk(struct checker *c, struct tally *t)
             case PS_PCP:
                 t->pcp_pages += 1ull << order;
                 break;
+            case PS_CLAIMED:
+                if (!(cma__pb_raw(mm, pfn) & PB_ISOLATE))
+                    return fail(c, "I2", "claimed pfn 0x%llx outside an isolated pageblock",
+                                (unsigned long long)pfn);
+                /* fallthrough */
             case PS_ALLOC:
             case PS_CONTIG:
                 t->alloc_pages += 1ull << order;

@@ -330,7 +330,8 @@ static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s
                 if (f & (PF_REFD | PF_MIGRATING))
                     wc->cost += 1024;
             }
-        } else if ((f & PS_MASK) == PS_CONTIG || (f & PS_MASK) == PS_RESERVED) {
+        } else if ((f & PS_MASK) == PS_CONTIG || (f & PS_MASK) == PS_RESERVED ||
+                   (f & PS_MASK) == PS_CLAIMED) {
             wc->excluded = true;
         }
         if (wc->excluded) {

@@ -3,17 +3,21 @@
  *
  * cma__alloc_contig_range(start, end), step by step (reference §5, with its races closed):
  *   1. isolate the pageblocks of the range (isolate.c): refuses at once when something unmovable
- *      is inside, and drains every CPU cache;
+ *      is inside, drains every CPU cache, and claims the free blocks lying wholly inside the range
+ *      (PS_CLAIMED: off the free lists for good, no ISOLATE-list round trip);
  *   2. migration rounds: walk the range in batches (migrate.c), migrate (or drop, if clean and
- *      allowed) every allocated block; a source wholly inside the range is kept as a claimed
- *      PS_CONTIG piece instead of being freed and taken back; a round that leaves something behind
- *      is retried, and five rounds in a row without progress give -EBUSY (Linux's limit); an
- *      unmovable block is -EBUSY at once (under CMA_POLICY_LINUX only after the rest has moved, as
- *      Linux), no target -ENOMEM. Every obstacle is reported to the caller (busy_list);
- *   3. verify every page of the range is a free block (ISOLATE lists) or a claimed piece;
- *   4. take: free blocks leave their lists (pieces of straddling buddies outside the range are
- *      freed again), claimed pieces lose their heads, and the range is written as its natural
- *      aligned decomposition of PS_CONTIG blocks (a 256 MiB range is a few dozen heads);
+ *      allowed) every allocated block; a source wholly inside the range is claimed too instead of
+ *      being freed and taken back; a round that leaves something behind is retried, and five
+ *      rounds in a row without progress give -EBUSY (Linux's limit); an unmovable block is -EBUSY
+ *      at once (under CMA_POLICY_LINUX only after the rest has moved, as Linux), no target -ENOMEM.
+ *      Every obstacle is reported to the caller (busy_list);
+ *   3. verify every page of the range is claimed or a free block (ISOLATE lists: freed into the
+ *      range after isolation, or straddling its ends). Claimed pieces are disjoint and inside the
+ *      range, so when the claimed page count equals the range size the range is complete and the
+ *      verification walk is skipped (debug builds still walk it);
+ *   4. take: claimed pieces lose their heads, free blocks leave their lists (pieces of straddling
+ *      buddies outside the range are freed again), and the range is written as its natural aligned
+ *      decomposition of PS_CONTIG blocks (a 256 MiB range is a few dozen heads);
  *   5. on failure the claimed pieces go back to the buddy; the isolation is undone either way.
  * A contiguous range is freed piecewise by cma_free_contig_range, which splits PS_CONTIG blocks
  * at the edges of a partial release.
@@ -67,7 +71,7 @@ static void note_busy(struct cma__contig_req *req, cma_pfn_t pfn, cma_pfn_t star
 
 /* Step 2: the migration rounds, batch by batch. */
 static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start, cma_pfn_t end,
-                         struct cma__contig_req *req)
+                         struct cma__contig_req *req, uint64_t *claimedp)
 {
     struct cma__migrate_ctl ctl = {.allow_discard = req->allow_discard,
                                    .target_mt = CMA_MIGRATE_MOVABLE,
@@ -127,13 +131,14 @@ static int migrate_range(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t 
         mm->host.h.relax(mm->host.h.ctx);
     }
 out:
+    *claimedp += ctl.claimed;
     req->migrated += ctl.migrated;
     req->discarded += ctl.discarded;
     return r;
 }
 
-/* Walks the blocks covering [start, end): each is free (PS_BUDDY) or already claimed by the
- * migration (PS_CONTIG wholly inside the range). Returns the first other block, or CMA_PFN_NONE. */
+/* Walks the blocks covering [start, end): each is free (PS_BUDDY) or claimed (PS_CLAIMED).
+ * Returns the first other block, or CMA_PFN_NONE. */
 static cma_pfn_t first_unclaimable_locked(const struct cma_mm *mm, const struct cma_span *s,
                                           cma_pfn_t start, cma_pfn_t end)
 {
@@ -144,24 +149,26 @@ static cma_pfn_t first_unclaimable_locked(const struct cma_mm *mm, const struct 
             return pfn;
         const struct cma_page *p = cma__page(mm, idx);
         unsigned st = cma__page_state(p);
-        cma_pfn_t bend = cma__block_end(head, p);
-        if (st != PS_BUDDY && !(st == PS_CONTIG && head >= start && bend <= end))
+        if (st != PS_BUDDY && st != PS_CLAIMED)
             return head < start ? start : head;
-        pfn = bend;
+        pfn = cma__block_end(head, p);
     }
     return CMA_PFN_NONE;
 }
 
-/* Steps 3 and 4 under one lock hold: verify, then take. Free blocks leave their lists (pieces of
- * straddling ones outside the range go back), claimed blocks lose their heads, and the range is
- * written as its natural aligned decomposition. */
+/* Steps 3 and 4 under one lock hold: verify (unless `complete`: claimed pieces cover the range),
+ * then take. Claimed pieces lose their heads, free blocks leave their lists (pieces of straddling
+ * ones outside the range go back), and the range is written as its natural decomposition. */
 static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
-                             cma_pfn_t end, struct cma__contig_req *req)
+                             cma_pfn_t end, bool complete, struct cma__contig_req *req)
 {
-    cma_pfn_t busy = first_unclaimable_locked(mm, s, start, end);
-    if (busy != CMA_PFN_NONE) {
-        note_busy(req, busy, start);
-        return -CMA_EBUSY;
+    if (!complete || CMA_DEBUG) {
+        cma_pfn_t busy = first_unclaimable_locked(mm, s, start, end);
+        cma_assert_internal(!complete || busy == CMA_PFN_NONE);
+        if (busy != CMA_PFN_NONE) {
+            note_busy(req, busy, start);
+            return -CMA_EBUSY;
+        }
     }
     cma_pfn_t pfn = start;
     while (pfn < end) {
@@ -184,28 +191,6 @@ static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pf
     return 0;
 }
 
-/* On failure: blocks the migration claimed go back to the buddy (the ISOLATE lists). */
-static void unclaim_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
-                                 cma_pfn_t end)
-{
-    for (cma_pfn_t pfn = start; pfn < end;) {
-        cma_pfn_t head;
-        uint32_t idx = cma__block_head(mm, s, pfn, &head);
-        if (idx == CMA_IDX_NIL) {
-            pfn++;
-            continue;
-        }
-        struct cma_page *p = cma__page(mm, idx);
-        unsigned order = p->order;
-        cma_pfn_t bend = cma__block_end(head, p);
-        if (cma__page_state(p) == PS_CONTIG && head >= start && bend <= end) {
-            cma__page_clear(p);
-            cma__free_block_locked(mm, head, order, false);
-        }
-        pfn = bend;
-    }
-}
-
 int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
                             struct cma__contig_req *req)
 {
@@ -215,18 +200,19 @@ int cma__alloc_contig_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
     req->nbusy = 0;
     if (start >= end || !s || end > s->base + s->npages)
         return -CMA_EINVAL;
-    r = cma__isolate_range_ex(mm, start, end, req->cma_mode, req->linux_mode, &req->busy_pfn);
+    uint64_t claimed;
+    r = cma__isolate_range_ex(mm, start, end, req->cma_mode, req->linux_mode, &req->busy_pfn, &claimed);
     if (r) {
         if (req->busy_pfn != CMA_PFN_NONE)
             req->busy_list[req->nbusy++] = req->busy_pfn;
         return r;
     }
-    r = migrate_range(mm, s, start, end, req);
+    r = migrate_range(mm, s, start, end, req, &claimed);
     cma__mm_lock(mm);
     if (!r)
-        r = take_range_locked(mm, s, start, end, req);
+        r = take_range_locked(mm, s, start, end, claimed == end - start, req);
     if (r)
-        unclaim_range_locked(mm, s, start, end);
+        cma__unclaim_range_locked(mm, s, start, end);
     cma__mm_unlock(mm);
     cma__undo_isolate_range(mm, start, end);
     return r;

@@ -12,8 +12,11 @@
  *     everything else; trust_cma reproduces that for CMA_POLICY_LINUX;
  *   - a free block larger than a pageblock is split down to the pageblock first, the other halves
  *     staying free where they are, so only the pageblock of interest becomes isolated;
- *   - the pageblock's free blocks move to the ISOLATE lists and its isolate bit is set (the stored
- *     type survives in the label: undo restores exactly what was there).
+ *   - the pageblock's isolate bit is set (the stored type survives in the label: undo restores
+ *     exactly what was there) and its free blocks move to the ISOLATE lists; for a contiguous
+ *     allocation (claimedp) those lying wholly inside [start, end) are instead claimed for it at
+ *     once (PS_CLAIMED, see contig.c). The obstacle check, the moves and the claims are one walk
+ *     over the pageblock's blocks; an obstacle undoes the whole isolation, claims included.
  * Every per-CPU cache is drained in the same step: isolation holds every cache lock and the zone
  * lock while it relabels and drains. Because the free path reads the label under its cache lock, no
  * free page of the range is ever in a cache while its pageblock is isolated (see pcp.c).
@@ -42,34 +45,43 @@ uint32_t cma__block_head_slow(const struct cma_mm *mm, const struct cma_span *s,
     return CMA_IDX_NIL;
 }
 
+/* Iterates [from, to) over the part of every span inside the pageblock at pb (a pageblock may start
+ * in a hole or, when spans are not pageblock aligned, hold the ends of two spans). */
+#define FOR_EACH_SPAN_PART(mm, pb, sp, from, to)                                                    \
+    for (const struct cma_span *sp = (mm)->spans; sp < (mm)->spans + (mm)->nspans; sp++)             \
+        for (cma_pfn_t from = sp->base > (pb) ? sp->base : (pb),                                    \
+                       to = sp->base + sp->npages < (pb) + (1ull << (mm)->pb_order)                 \
+                                ? sp->base + sp->npages                                             \
+                                : (pb) + (1ull << (mm)->pb_order);                                  \
+             from < to; from = to)
+
+/* One step of a walk over the blocks of span s: the block covering pfn (found through its head when
+ * pfn is a tail) in headp and idxp; returns one past it. idx CMA_IDX_NIL: pfn is a page no block
+ * covers, one page long. */
+static inline cma_pfn_t walk_block(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
+                                   cma_pfn_t *headp, uint32_t *idxp)
+{
+    uint32_t idx = cma__block_head(mm, s, pfn, headp);
+    *idxp = idx;
+    if (idx == CMA_IDX_NIL)
+        return pfn + 1;
+    const struct cma_page *p = cma__page(mm, idx);
+    return cma__page_state(p) == PS_RESERVED ? pfn + 1 : cma__block_end(*headp, p);
+}
+
 void cma__move_free_pageblock_locked(struct cma_mm *mm, cma_pfn_t pb, unsigned from, unsigned to)
 {
-    const struct cma_span *s = cma__span_of_pfn(mm, pb);
-    cma_pfn_t end = pb + (1ull << mm->pb_order), pfn = pb;
     cma__assert_locked(mm);
-    if (!s) { /* the pageblock starts in a hole: begin at the span that covers its tail */
-        for (unsigned i = 0; i < mm->nspans && !s; i++)
-            if (mm->spans[i].base > pb && mm->spans[i].base < end)
-                s = &mm->spans[i];
-        if (!s)
-            return;
-        pfn = s->base;
-    }
-    if (end > s->base + s->npages)
-        end = s->base + s->npages;
-    while (pfn < end) {
-        uint32_t idx = cma__span_idx(s, pfn);
-        struct cma_page *p = cma__page(mm, idx);
-        unsigned st = cma__page_state(p);
-        if (st == PS_TAIL) { /* inside a block that began earlier: skip to its end at once */
-            cma_pfn_t head;
-            idx = cma__block_head_slow(mm, s, pfn, &head);
-            pfn = idx == CMA_IDX_NIL ? pfn + 1 : head + (1ull << cma__page(mm, idx)->order);
-            continue;
+    if (from == to)
+        return;
+    FOR_EACH_SPAN_PART(mm, pb, s, a, b) {
+        for (cma_pfn_t pfn = a, head, next; pfn < b; pfn = next) {
+            uint32_t idx;
+            next = walk_block(mm, s, pfn, &head, &idx);
+            struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
+            if (p && head == pfn && cma__page_state(p) == PS_BUDDY)
+                cma__freelist_move_locked(mm, idx, p->order, from, to);
         }
-        if (st == PS_BUDDY && from != to)
-            cma__freelist_move_locked(mm, idx, p->order, from, to);
-        pfn = st == PS_RESERVED ? pfn + 1 : cma__block_end(pfn, p);
     }
 }
 
@@ -96,33 +108,94 @@ static void split_large_free_locked(struct cma_mm *mm, const struct cma_span *s,
     cma__freelist_add_locked(mm, cma__span_idx(s, head), order, mt, true);
 }
 
+/* Can migration never clear this block (idx CMA_IDX_NIL: an uncovered page)? An allocated block
+ * without movable ops, a pinned one, a reserved page or a contiguous allocation. */
+static bool unmovable_block(const struct cma_mm *mm, uint32_t idx)
+{
+    if (idx == CMA_IDX_NIL)
+        return true;
+    const struct cma_page *p = cma__page(mm, idx);
+    uint8_t f = cma__page_flags(p);
+    switch (f & PS_MASK) {
+    case PS_ALLOC:
+        return !atomic_load_explicit(&((struct cma_page *)p)->ops, memory_order_relaxed) ||
+               (f & PF_PINNED);
+    case PS_RESERVED:
+    case PS_CONTIG:
+    case PS_CLAIMED:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Looks for a page that migration can never clear in [from, to) (inside span s). */
 cma_pfn_t cma__find_unmovable_locked(const struct cma_mm *mm, const struct cma_span *s,
-                                       cma_pfn_t from, cma_pfn_t to)
+                                     cma_pfn_t from, cma_pfn_t to)
 {
-    cma_pfn_t pfn = from;
-    while (pfn < to) {
-        cma_pfn_t head;
-        uint32_t idx = cma__block_head(mm, s, pfn, &head);
-        if (idx == CMA_IDX_NIL)
+    for (cma_pfn_t pfn = from, head, next; pfn < to; pfn = next) {
+        uint32_t idx;
+        next = walk_block(mm, s, pfn, &head, &idx);
+        if (unmovable_block(mm, idx))
             return pfn;
-        const struct cma_page *p = cma__page(mm, idx);
-        uint8_t f = cma__page_flags(p);
-        switch (f & PS_MASK) {
-        case PS_ALLOC:
-            if (!atomic_load_explicit(&((struct cma_page *)p)->ops, memory_order_relaxed) ||
-                (f & PF_PINNED))
-                return pfn;
-            break;
-        case PS_RESERVED:
-        case PS_CONTIG:
-            return pfn;
-        default:
-            break;
-        }
-        pfn = cma__block_end(head, p);
     }
     return CMA_PFN_NONE;
+}
+
+/*
+ * Isolates the pageblock at pb (already labelled isolated; its free blocks are on the lists of type
+ * mt) in one walk over its blocks: the first obstacle inside [wfrom, wto) is returned when `check`
+ * (the caller undoes everything; nothing is claimed after it); each free block goes to the ISOLATE list, or, when claimed is not
+ * NULL and the block lies wholly inside [cfrom, cto), straight off its list as a PS_CLAIMED
+ * piece of the contiguous range being built (counted in *claimed): one list operation instead of
+ * an ISOLATE-list round trip, and the take finds the piece already claimed.
+ */
+static cma_pfn_t isolate_pageblock_locked(struct cma_mm *mm, cma_pfn_t pb, unsigned mt, cma_pfn_t wfrom,
+                                          cma_pfn_t wto, bool check, cma_pfn_t cfrom, cma_pfn_t cto,
+                                          uint64_t *claimed)
+{
+    cma_pfn_t bad = CMA_PFN_NONE;
+    FOR_EACH_SPAN_PART(mm, pb, s, a, b) {
+        for (cma_pfn_t pfn = a, head, next; pfn < b; pfn = next) {
+            uint32_t idx;
+            next = walk_block(mm, s, pfn, &head, &idx);
+            if (check && bad == CMA_PFN_NONE && pfn < wto && next > wfrom && unmovable_block(mm, idx))
+                bad = pfn < wfrom ? wfrom : pfn; /* the walk goes on: the undo expects every free
+                                                    block of an isolated pageblock on ISOLATE */
+            struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
+            if (!p || head != pfn || cma__page_state(p) != PS_BUDDY)
+                continue;
+            unsigned order = p->order;
+            if (claimed && bad == CMA_PFN_NONE && head >= cfrom && next <= cto) {
+                cma__freelist_del_locked(mm, idx, order, mt);
+                p->order = (uint8_t)order;
+                cma__page_set_flags(p, PS_CLAIMED);
+                *claimed += 1ull << order;
+            } else {
+                cma__freelist_move_locked(mm, idx, order, mt, CMA_MIGRATE_ISOLATE);
+            }
+        }
+    }
+    return bad;
+}
+
+/* Gives the claimed pieces (PS_CLAIMED blocks of [start, end), inside span s) back to the buddy:
+ * onto the ISOLATE lists while their pageblocks are isolated. */
+void cma__unclaim_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
+                               cma_pfn_t end)
+{
+    for (cma_pfn_t pfn = start, head, next; pfn < end; pfn = next) {
+        uint32_t idx;
+        next = walk_block(mm, s, pfn, &head, &idx);
+        if (idx == CMA_IDX_NIL)
+            continue;
+        struct cma_page *p = cma__page(mm, idx);
+        if (cma__page_state(p) == PS_CLAIMED) {
+            unsigned order = p->order;
+            cma__page_clear(p);
+            cma__free_block_locked(mm, head, order, false);
+        }
+    }
 }
 
 static void unisolate_block_locked(struct cma_mm *mm, cma_pfn_t pb)
@@ -144,7 +217,7 @@ static void unisolate_block_locked(struct cma_mm *mm, cma_pfn_t pb)
 }
 
 int cma__isolate_range_ex(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool cma_mode,
-                          bool trust_cma, cma_pfn_t *busyp)
+                          bool trust_cma, cma_pfn_t *busyp, uint64_t *claimedp)
 {
     const uint64_t pbn = 1ull << mm->pb_order;
     const struct cma_span *s = cma__span_of_pfn(mm, start);
@@ -152,6 +225,8 @@ int cma__isolate_range_ex(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, boo
     int r = 0;
 
     *busyp = CMA_PFN_NONE;
+    if (claimedp)
+        *claimedp = 0;
     /* Every cache lock, then the zone lock: labels change and caches empty in one step, so at no
      * moment does a free page of an isolated pageblock sit in a cache (invariant I8). */
     cma__pcp_lock_all(mm);
@@ -165,21 +240,27 @@ int cma__isolate_range_ex(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, boo
         }
         cma_pfn_t wfrom = pb < start ? start : pb, wto = pb + pbn > end ? end : pb + pbn;
         bool trusted = trust_cma && (v & PB_TYPE_MASK) == CMA_MIGRATE_CMA;
-        cma_pfn_t bad = trusted ? CMA_PFN_NONE : cma__find_unmovable_locked(mm, s, wfrom, wto);
+        if (pb >= s->base)
+            split_large_free_locked(mm, s, pb);
+        cma__pb_set_isolate_locked(mm, pb, true);
+        cma_pfn_t bad = isolate_pageblock_locked(mm, pb, v & PB_TYPE_MASK, wfrom, wto, !trusted, start,
+                                                 end, claimedp);
         if (bad != CMA_PFN_NONE) {
             *busyp = bad;
             r = -CMA_EBUSY;
+            pb += pbn; /* this pageblock is labelled too: undone with the others */
             break;
         }
-        if (pb >= s->base)
-            split_large_free_locked(mm, s, pb);
-        cma__move_free_pageblock_locked(mm, pb, v & PB_TYPE_MASK, CMA_MIGRATE_ISOLATE);
-        cma__pb_set_isolate_locked(mm, pb, true);
     }
     if (r) {
+        if (claimedp) {
+            cma__unclaim_range_locked(mm, s, start, end);
+            *claimedp = 0;
+        }
         while (pb > bstart) {
             pb -= pbn;
-            unisolate_block_locked(mm, pb);
+            if (cma__pb_raw(mm, pb) & PB_ISOLATE)
+                unisolate_block_locked(mm, pb);
         }
     } else {
         for (unsigned c = 0; c < mm->nr_cpus; c++)

@@ -507,8 +507,8 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
         unsigned slot = p ? atomic_load_explicit(&p->ops, memory_order_relaxed) : 0;
         if (st == PS_PCP) {
             out->pcp_seen = true;
-        } else if (st == PS_CONTIG && pfn >= ctl->claim_from && pfn + step <= ctl->claim_to) {
-            /* claimed by an earlier batch of this very range */
+        } else if (st == PS_CLAIMED) {
+            /* claimed for this very range (isolated pageblocks are its alone) */
         } else if (st != PS_ALLOC || !slot || (f & PF_PINNED)) {
             if (out->stuck == CMA_PFN_NONE)
                 out->stuck = pfn;
@@ -566,14 +566,15 @@ static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsign
 }
 
 /* A source whose owner let go: claimed for the range being cleared, or back to the buddy. */
-static void retire_source_locked(struct cma_mm *mm, const struct cma__migrate_ctl *ctl,
+static void retire_source_locked(struct cma_mm *mm, struct cma__migrate_ctl *ctl,
                                  const struct mb_entry *x)
 {
     if (x->pfn >= ctl->claim_from && x->pfn + (1ull << x->order) <= ctl->claim_to) {
         struct cma_page *p = cma__page(mm, x->idx);
         cma__page_clear(p);
         p->order = x->order;
-        cma__page_set_flags(p, PS_CONTIG);
+        cma__page_set_flags(p, PS_CLAIMED);
+        ctl->claimed += 1ull << x->order;
         return;
     }
     release_block_locked(mm, x->idx, x->pfn, x->order);

@@ -278,7 +278,7 @@ static void pageblock_occupancy(const struct cma_mm *mm, const struct cma_span *
         if (st == PS_BUDDY) {
             step = 1ull << p->order;
             free += step;
-        } else if (st == PS_ALLOC || st == PS_PCP || st == PS_CONTIG) {
+        } else if (st == PS_ALLOC || st == PS_PCP || st == PS_CONTIG || st == PS_CLAIMED) {
             step = 1ull << p->order;
             if (st == PS_ALLOC && atomic_load_explicit(&((struct cma_page *)p)->ops, memory_order_relaxed))
                 movable += step;
@@ -490,7 +490,8 @@ static int free_refusal(const struct cma_mm *mm, const struct cma_span *s, cma_p
         /* inside a live buddy allocation: wrong pfn/order; inside free or foreign memory: misuse */
         return st == PS_ALLOC ? -CMA_EINVAL : -CMA_EFAULT;
     }
-    default: /* PS_BUDDY, PS_PCP: double free; PS_RESERVED, PS_CONTIG: not a buddy allocation */
+    default: /* PS_BUDDY, PS_PCP: double free; PS_RESERVED, PS_CONTIG, PS_CLAIMED: not a buddy
+              * allocation */
         return -CMA_EFAULT;
     }
 }

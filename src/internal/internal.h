@@ -260,9 +260,10 @@ struct cma__migrate_ctl {
     bool allow_discard;  /* drop clean blocks whose owner has discard */
     unsigned target_mt;  /* migrate type the targets are allocated as */
     /* Range being cleared for a contiguous allocation (batches only; claim_to 0 = none): a moved or
-     * dropped source lying wholly inside is kept as PS_CONTIG ("claimed") instead of being freed
+     * dropped source lying wholly inside is kept as PS_CLAIMED instead of being freed
      * and taken back from the free lists. */
     cma_pfn_t claim_from, claim_to;
+    uint64_t claimed;    /* out: pages of sources kept as PS_CLAIMED */
     uint64_t migrated;   /* out: pages copied */
     uint64_t discarded;  /* out: pages dropped */
 };
@@ -303,14 +304,20 @@ void cma__pins_fini(struct cma_mm *mm);
 /* Isolates every pageblock touching [start, end) (inside one span), refusing with -EBUSY (and
  * *busyp = the obstacle) when a pageblock is already isolated, is CMA while !cma_mode, or holds an
  * unmovable, pinned, reserved or contiguously allocated page inside [start, end) (not checked for
- * CMA pageblocks when trust_cma, as Linux). Then drains every per-CPU cache. Takes the locks. */
+ * CMA pageblocks when trust_cma, as Linux). Free blocks go to the ISOLATE lists, except that with
+ * claimedp those wholly inside [start, end) are claimed at once (PS_CLAIMED, *claimedp pages; see
+ * contig.c). Then drains every per-CPU cache. Takes the locks; on failure nothing is left changed. */
 int cma__isolate_range_ex(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, bool cma_mode,
-                          bool trust_cma, cma_pfn_t *busyp);
+                          bool trust_cma, cma_pfn_t *busyp, uint64_t *claimedp);
 static inline int cma__isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end,
                                      bool cma_mode, cma_pfn_t *busyp)
 {
-    return cma__isolate_range_ex(mm, start, end, cma_mode, false, busyp);
+    return cma__isolate_range_ex(mm, start, end, cma_mode, false, busyp, NULL);
 }
+/* Frees the claimed pieces (PS_CLAIMED blocks of [start, end), span s) back to the buddy.
+ * Caller holds mm->lock. */
+void cma__unclaim_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
+                               cma_pfn_t end);
 /* Undoes cma__isolate_range: labels restored, free pages back on their lists and merged. */
 void cma__undo_isolate_range(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end);
 /* Moves every free block inside the pageblock at pb (pageblock aligned) from list `from` to `to`
@@ -344,7 +351,10 @@ static inline uint32_t cma__block_head(const struct cma_mm *mm, const struct cma
         *headp = pfn;
         return idx;
     }
-    return cma__block_head_slow(mm, s, pfn, headp);
+    cma_pfn_t h = pfn; /* a local, so the caller's head never needs a stack slot on the fast path */
+    idx = cma__block_head_slow(mm, s, pfn, &h);
+    *headp = h;
+    return idx;
 }
 
 /* ---- contig.c ----------------------------------------------------------------------------------- */

@@ -51,6 +51,9 @@ struct cma_lock {
  *              refs = short-term references
  *   PS_CONTIG  one piece of a contiguous allocation (alloc_contig_range / cma_alloc), order = piece
  *   PS_RESERVED a page reserved at boot (every such page carries the state; order 0)
+ *   PS_CLAIMED one piece of a contiguous range being built (contig.c): a free block taken at
+ *              isolation or a migrated source; order = piece. Lives only inside isolated pageblocks,
+ *              between isolation and the take (or the unclaim of a failed attempt).
  */
 struct cma_page {
     uint32_t lo;
@@ -69,6 +72,7 @@ enum cma_page_state {
     PS_ALLOC = 3,
     PS_CONTIG = 4,
     PS_RESERVED = 5,
+    PS_CLAIMED = 6,
 };
 #define PS_MASK 0x07u
 #define PF_CLEAN 0x08u     /* owner says contents are clean (droppable with a discard op) */

@@ -28,6 +28,12 @@
  *                            lock hooks run code the moment cma__isolate_range first holds no lock
  *                            with the isolate bit set: no cache may still hold the pageblock's free
  *                            pages (I8), an allocation must not get one, the checker is green
+ *   claims_free_blocks       isolation for a contiguous range (claimedp) takes every free block lying
+ *                            wholly inside an unaligned [start, end) off the lists as PS_CLAIMED,
+ *                            counted exactly, and puts straddling ones and the rest of the edge
+ *                            pageblocks on the ISOLATE lists; the checker is green meanwhile; unclaim
+ *                            + undo restore every counter; an unmovable page in the last pageblock
+ *                            fails the whole isolation with nothing claimed and nothing changed
  *   concurrent_frees         a thread frees (and allocates) pages of the area through its own cache
  *                            while the main thread isolates and undoes in a loop: after every
  *                            isolation no cache ever holds a page of the isolated range
@@ -206,6 +212,29 @@ struct blk {
     unsigned order, cpu;
     bool live;
 };
+
+/* Pages in [lo, hi) whose block head has state st; *outside = pages of such blocks beyond it. */
+static uint64_t state_pages_in(struct cma_mm *mm, unsigned st, cma_pfn_t lo, cma_pfn_t hi,
+                               uint64_t *outside)
+{
+    uint64_t n = 0, out = 0;
+    const struct cma_span *s = &mm->spans[0];
+    cma__mm_lock(mm);
+    for (cma_pfn_t pfn = s->base; pfn < s->base + s->npages;) {
+        const struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
+        uint64_t len = cma__page_state(p) == PS_RESERVED ? 1 : 1ull << p->order;
+        if (cma__page_state(p) == st)
+            for (cma_pfn_t q = pfn; q < pfn + len; q++) {
+                n += q >= lo && q < hi;
+                out += q < lo || q >= hi;
+            }
+        pfn += len;
+    }
+    cma__mm_unlock(mm);
+    if (outside)
+        *outside = out;
+    return n;
+}
 
 /* ---- tests --------------------------------------------------------------------------------------- */
 
@@ -698,9 +727,91 @@ static void concurrent_frees(void)
     test_mm_finish(mm);
 }
 
+static void claims_free_blocks(void)
+{
+    struct mach m;
+    ASSERT_TRUE(mk(&m, true, 0, 0));
+    struct cma_mm *mm = m.mm;
+    tl_cpu = 0;
+    /* movable pages over the area's first three pageblocks (allocations ascend from its base), a
+     * third of them freed again at random, break its free blocks up */
+    cma_pfn_t got[1300];
+    unsigned n = 0;
+    for (unsigned i = 0; i < 1300; i++) {
+        ASSERT_OK(cma_alloc_pages(mm, 0, CMA_GFP_MOVABLE, &got[n]));
+        ASSERT_TRUE(got[n] >= m.abase && got[n] < m.aend);
+        n++;
+    }
+    struct test_rng rng;
+    test_rng_init(&rng, 7);
+    for (unsigned i = 0; i < n; i++) {
+        if (test_rng_below(&rng, 3) == 0) {
+            ASSERT_OK(cma_free_pages(mm, got[i], 0));
+            got[i] = CMA_PFN_NONE;
+        } else {
+            ASSERT_OK(cma_page_set_movable(mm, got[i], &noop_ops, NULL));
+        }
+    }
+    ASSERT_OK(cma_drain_cpu_caches(mm));
+    uint64_t before[CMA_MIGRATE_TYPES], total = 0;
+    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
+        total += before[t] = buddy_free(mm, t);
+
+    /* unaligned on both ends, three pageblocks */
+    const cma_pfn_t lo = m.abase + 37, hi = m.abase + 3 * 512 - 101;
+    uint64_t free_in = state_pages_in(mm, PS_BUDDY, lo, hi, NULL), claimed = 0, out;
+    cma_pfn_t busy;
+    ASSERT_OK(cma__isolate_range_ex(mm, lo, hi, true, false, &busy, &claimed));
+    EXPECT_UEQ(state_pages_in(mm, PS_CLAIMED, lo, hi, &out), claimed);
+    EXPECT_UEQ(out, 0); /* no claimed piece reaches outside the range */
+    /* every free page left inside belongs to a block straddling an end, on the ISOLATE lists */
+    uint64_t left = state_pages_in(mm, PS_BUDDY, lo, hi, NULL);
+    EXPECT_UEQ(claimed + left, free_in);
+    EXPECT_TRUE(claimed > 0);
+    EXPECT_TRUE(list_pages_in(mm, CMA_MIGRATE_ISOLATE, lo, hi) >= left); /* whole straddlers */
+    EXPECT_UEQ(list_pages_in(mm, CMA_MIGRATE_CMA, lo & ~511ull, (hi + 511) & ~511ull), 0);
+    uint64_t now = 0;
+    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
+        now += buddy_free(mm, t);
+    EXPECT_UEQ(now + claimed, total); /* nothing lost: free or claimed */
+    expect_types(mm, lo, hi, CMA_MIGRATE_ISOLATE);
+    expect_check_isolated(mm);
+    cma__mm_lock(mm);
+    cma__unclaim_range_locked(mm, &mm->spans[0], lo, hi);
+    cma__mm_unlock(mm);
+    EXPECT_UEQ(state_pages_in(mm, PS_CLAIMED, 0, ~0ull, NULL), 0);
+    cma__undo_isolate_range(mm, lo, hi);
+    expect_types(mm, m.abase, m.aend, CMA_MIGRATE_CMA);
+    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
+        EXPECT_UEQ(buddy_free(mm, t), before[t]);
+    EXPECT_CHECK(mm);
+
+    /* an obstacle in the last pageblock: earlier pageblocks were claimed from, all of it undone */
+    cma_pfn_t u = CMA_PFN_NONE;
+    for (unsigned i = 0; i < n && u == CMA_PFN_NONE; i++)
+        if (got[i] != CMA_PFN_NONE && got[i] >= m.abase + 1024 && got[i] < hi) {
+            u = got[i];
+            ASSERT_OK(cma_page_set_movable(mm, u, NULL, NULL)); /* unmovable now */
+        }
+    ASSERT_TRUE(u != CMA_PFN_NONE);
+    claimed = 12345;
+    EXPECT_ERR(cma__isolate_range_ex(mm, lo, hi, true, false, &busy, &claimed), -CMA_EBUSY);
+    EXPECT_UEQ(busy, u);
+    EXPECT_UEQ(claimed, 0);
+    EXPECT_UEQ(state_pages_in(mm, PS_CLAIMED, 0, ~0ull, NULL), 0);
+    expect_types(mm, m.abase, m.aend, CMA_MIGRATE_CMA);
+    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
+        EXPECT_UEQ(buddy_free(mm, t), before[t]);
+    EXPECT_CHECK(mm);
+    for (unsigned i = 0; i < n; i++)
+        if (got[i] != CMA_PFN_NONE)
+            ASSERT_OK(cma_free_pages(mm, got[i], 0));
+    test_mm_finish(mm);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv, TEST(drains_every_cpu_cache), TEST(double_isolation),
                      TEST(unmovable_inside), TEST(splits_large_free_block), TEST(checker_while_isolated),
-                     TEST(pcp_window_during_isolation), TEST(concurrent_frees));
+                     TEST(pcp_window_during_isolation), TEST(claims_free_blocks), TEST(concurrent_frees));
 }
