@@ -457,27 +457,6 @@ struct mb_entry {
     void *owner;
 };
 
-cma_pfn_t cma__next_busy_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
-                                cma_pfn_t end, unsigned *statep)
-{
-    while (pfn < end) {
-        cma_pfn_t head;
-        uint32_t idx = cma__block_head(mm, s, pfn, &head);
-        if (idx == CMA_IDX_NIL) {
-            *statep = PS_TAIL;
-            return pfn;
-        }
-        const struct cma_page *p = cma__page(mm, idx);
-        unsigned st = cma__page_state(p);
-        if (st != PS_BUDDY) {
-            *statep = st;
-            return head;
-        }
-        pfn = cma__block_end(head, p);
-    }
-    return CMA_PFN_NONE;
-}
-
 static void mb_note_left(struct cma__migrate_batch *out, cma_pfn_t pfn)
 {
     if (out->nleft < CMA_MIGRATE_BATCH)
@@ -494,35 +473,31 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
     unsigned n = 0;
     uint64_t pages = 0;
     cma_pfn_t pfn = from;
-    while (n < CMA_MIGRATE_BATCH && pages < 512) {
-        unsigned st;
-        pfn = cma__next_busy_locked(mm, s, pfn, end, &st);
-        if (pfn == CMA_PFN_NONE) {
-            pfn = end;
-            break;
-        }
-        struct cma_page *p = st == PS_TAIL ? NULL : cma__page(mm, cma__span_idx(s, pfn));
-        uint64_t step = p ? 1ull << p->order : 1;
-        uint8_t f = p ? cma__page_flags(p) : 0;
-        unsigned slot = p ? atomic_load_explicit(&p->ops, memory_order_relaxed) : 0;
-        if (st == PS_PCP) {
+    while (pfn < end && n < CMA_MIGRATE_BATCH && pages < 512) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
+        cma_pfn_t next = p ? cma__block_end(head, p) : pfn + 1;
+        uint8_t f = p ? cma__page_flags(p) : PS_TAIL;
+        unsigned st = f & PS_MASK, slot = p ? atomic_load_explicit(&p->ops, memory_order_relaxed) : 0;
+        if (st == PS_BUDDY || st == PS_CLAIMED) {
+            /* free, or claimed for this very range (isolated pageblocks are its alone) */
+        } else if (st == PS_PCP) {
             out->pcp_seen = true;
-        } else if (st == PS_CLAIMED) {
-            /* claimed for this very range (isolated pageblocks are its alone) */
         } else if (st != PS_ALLOC || !slot || (f & PF_PINNED)) {
             if (out->stuck == CMA_PFN_NONE)
-                out->stuck = pfn;
+                out->stuck = p ? head : pfn;
             if (stop_on_stuck) {
                 pfn = end;
                 break;
             }
         } else if (f & (PF_MIGRATING | PF_REFD)) {
-            mb_note_left(out, pfn);
+            mb_note_left(out, head);
         } else {
             mark_migrating_locked(p, f);
             struct mb_entry *x = &e[n++];
-            x->pfn = pfn;
-            x->idx = cma__span_idx(s, pfn);
+            x->pfn = head;
+            x->idx = idx;
             x->order = p->order;
             x->flags = f;
             x->ops = mm->ops_table[slot];
@@ -531,10 +506,12 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
             x->isolated = false;
             x->drop = ctl->allow_discard && (f & PF_CLEAN) && x->ops->discard;
             x->tidx = x->drop ? CMA_IDX_NIL : target_alloc_locked(mm, x->order, ctl->target_mt);
-            pages += step;
+            pages += next - head;
         }
-        pfn += step;
+        pfn = next;
     }
+    if (pfn > end)
+        pfn = end;
     out->next = pfn;
     return n;
 }

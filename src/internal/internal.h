@@ -293,10 +293,6 @@ struct cma__migrate_batch {
 void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from, cma_pfn_t end,
                         struct cma__migrate_ctl *ctl, bool stop_on_stuck,
                         struct cma__migrate_batch *out);
-/* Next block head in [pfn, end) that is not a free buddy block (state in *statep; PS_TAIL for an
- * uncovered page), or CMA_PFN_NONE. Caller holds mm->lock. */
-cma_pfn_t cma__next_busy_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t pfn,
-                                cma_pfn_t end, unsigned *statep);
 uint32_t cma__pin_count_locked(struct cma_mm *mm, uint32_t idx);
 void cma__pins_fini(struct cma_mm *mm);
 
