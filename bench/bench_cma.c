@@ -365,6 +365,42 @@ static void min_into(double *best, double v)
         *best = v;
 }
 
+/*
+ * The floor under the discardable rows: whatever drops n order-0 pages must at least read and
+ * rewrite each page's descriptor once. Measured here on an array shaped like libcma's memory map
+ * (12-byte entries: two words, state, order, ops, refs), min of 5 passes, each after a warm-up pass
+ * (libcma's map is as warm after the setup).
+ */
+struct fake_desc {
+    uint32_t lo, hi;
+    uint8_t flags, order, ops, refs;
+};
+
+static double time_descriptor_pass(uint64_t n)
+{
+    struct fake_desc *d = calloc(n, sizeof *d);
+    double best = -1;
+    if (!d)
+        fatal("out of memory for the descriptor floor");
+    for (uint64_t i = 0; i < n; i++)
+        d[i] = (struct fake_desc){.lo = (uint32_t)i, .hi = 1, .flags = 0x0b, .ops = 1};
+    for (int rep = 0; rep < 6; rep++) {
+        uint8_t want = rep & 1 ? 0x0c : 0x0b, to = rep & 1 ? 0x0b : 0x0c;
+        uint64_t t0 = bench_now_ns();
+        for (uint64_t i = 0; i < n; i++)
+            if (d[i].flags == want && d[i].ops) {
+                d[i].flags = to;
+                d[i].lo = d[i].hi = 0;
+            }
+        no_opt(d);
+        double t = (double)(bench_now_ns() - t0);
+        if (rep && (best < 0 || t < best))
+            best = t;
+    }
+    free(d);
+    return best;
+}
+
 static double time_memcpy(uint64_t bytes)
 {
     if (!bytes)
@@ -580,14 +616,19 @@ int main(int argc, char **argv)
                     fatal("cma_alloc of %" PRIu64 " MiB, %s, %s failed: %d (%s)", sp.req / MiB,
                           fills[fi].name, policy_name(sp.policy), r.failed, cma_err_name(r.failed));
                 double budget = budget_ns(&sp, &r);
-                char target[160];
+                char target[256];
                 bool ok;
                 if (sp.fill_pct == 0)
                     empty_ns[pi] = r.alloc_ns;
                 if (sp.fill == FILL_DISCARD && sp.policy == CMA_POLICY_DEFAULT) {
                     ok = r.alloc_ns <= 2 * empty_ns[pi];
-                    snprintf(target, sizeof target, "%s: %.1fx empty (<= 2x)", ok ? "met" : "MISSED",
-                             r.alloc_ns / empty_ns[pi]);
+                    double floor_ns = time_descriptor_pass(r.discarded);
+                    snprintf(target, sizeof target,
+                             "%s: %.1fx empty (<= 2x); %.1f ns/page; one pass over the %" PRIu64
+                             " page descriptors alone: %.1f us = %.1fx empty",
+                             ok ? "met" : "MISSED", r.alloc_ns / empty_ns[pi],
+                             r.alloc_ns / (double)r.discarded, r.discarded, floor_ns / 1e3,
+                             floor_ns / empty_ns[pi]);
                 } else {
                     ok = r.alloc_ns <= budget;
                     snprintf(target, sizeof target, "%s", ok ? "met" : "MISSED");

@@ -517,15 +517,25 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
 }
 
 /* Targets for entries that still need one; drains the caches once if memory is short. */
+static bool mb_wants_target(const struct mb_entry *x, bool only_isolated)
+{
+    return x->outcome == MB_PENDING && !x->drop && x->tidx == CMA_IDX_NIL &&
+           (!only_isolated || x->isolated);
+}
+
 static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsigned mt, bool only_isolated)
 {
+    unsigned want = 0;
+    for (unsigned i = 0; i < n; i++)
+        want += mb_wants_target(&e[i], only_isolated);
+    if (!want)
+        return; /* every block already has its target, or is dropped: no lock round trip */
     for (int pass = 0; pass < 2; pass++) {
         bool missing = false;
         cma__mm_lock(mm);
         for (unsigned i = 0; i < n; i++) {
             struct mb_entry *x = &e[i];
-            if (x->outcome != MB_PENDING || x->drop || x->tidx != CMA_IDX_NIL ||
-                (only_isolated && !x->isolated))
+            if (!mb_wants_target(x, only_isolated))
                 continue;
             x->tidx = target_alloc_locked(mm, x->order, mt);
             missing |= x->tidx == CMA_IDX_NIL;
@@ -537,8 +547,7 @@ static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsign
             cma__pcp_drain_all(mm); /* free blocks may sit in per-CPU caches */
     }
     for (unsigned i = 0; i < n; i++)
-        if (e[i].outcome == MB_PENDING && !e[i].drop && e[i].tidx == CMA_IDX_NIL &&
-            (!only_isolated || e[i].isolated))
+        if (mb_wants_target(&e[i], only_isolated))
             e[i].outcome = MB_NOMEM;
 }
 
