@@ -14,7 +14,8 @@
  *       PS_BUDDY head found by the walk is on a list (walk totals == list totals).
  *   I5  no two free buddies that should have merged (same order, same span, compatible labels;
  *       isolated pageblocks never merge across pageblocks).
- *   I6  every pageblock covered by a free block of order >= pageblock_order has the block's type.
+ *   I6  every pageblock covered by a free block of order >= pageblock_order has the block's type;
+ *       free blocks in isolated pageblocks are at most pageblock-sized.
  *   I7  pageblock labels: holes exactly where no page is present, pb_count == recount.
  *   I8  per-CPU caches: lists well formed, entries PS_PCP of the list's order, count == sum,
  *       no cached block in an isolated pageblock, every PS_PCP head found is in some cache.
@@ -110,6 +111,9 @@ static int check_walk(struct checker *c, struct tally *t)
             case PS_BUDDY: {
                 unsigned mt = cma__pb_type(mm, pfn);
                 t->buddy_blocks[order][mt]++;
+                if (order > mm->pb_order && mt == CMA_MIGRATE_ISOLATE)
+                    return fail(c, "I6", "free order-%u block at 0x%llx is larger than the isolated "
+                                "pageblocks it covers", order, (unsigned long long)pfn);
                 if (order >= mm->pb_order)
                     for (uint64_t b = 1; b < (1ull << (order - mm->pb_order)); b++)
                         if (cma__pb_type(mm, pfn + (b << mm->pb_order)) != mt)

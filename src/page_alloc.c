@@ -159,6 +159,7 @@ static void free_one_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn
         order++;
     }
 
+    cma_assert_internal(mt != CMA_MIGRATE_ISOLATE || order <= mm->pb_order);
     bool tail = to_tail;
     if (!tail && order + 1 < mm->max_order) {
         /* Merge likely soon if the next-larger block's buddy is already free: put this block at the
@@ -184,9 +185,10 @@ void cma__free_block_locked(struct cma_mm *mm, cma_pfn_t pfn, unsigned order, bo
         bool same = true;
         for (uint64_t i = 1; i < nr && same; i++)
             same = cma__pb_type(mm, pfn + (i << mm->pb_order)) == mt0;
-        if (!same) {
-            /* Each pageblock goes to its own list (reference §3.4). Clear the tails-to-be-heads
-             * first: they are tails of the block being freed, so already zero. */
+        if (!same || mt0 == CMA_MIGRATE_ISOLATE) {
+            /* Each pageblock goes to its own list (reference §3.4), and free blocks of isolated
+             * pageblocks stay pageblock-sized (undo re-merges them). The tails-to-be-heads are
+             * tails of the block being freed, so already zero. */
             for (uint64_t i = 0; i < nr; i++)
                 free_one_locked(mm, s, pfn + (i << mm->pb_order), mm->pb_order, to_tail);
             return;

@@ -24,6 +24,11 @@
  *   isolate_refusal          isolate refuses (-EAGAIN / -EBUSY) at random: retried, no putback
  *   putback_on_migrate_fail  migrate fails a few times for some owners: putback each time, retried;
  *                            an owner that always fails: -EBUSY, area clean, owner intact
+ *   big_blocks_unclaimed     the area full of max-order movable blocks (two pageblocks each), one
+ *                            of which never migrates: the blocks already moved were claimed whole
+ *                            and go back into the isolated pageblocks pageblock by pageblock when
+ *                            the attempt fails (-EBUSY); nothing lost, the area whole again; then
+ *                            it succeeds
  *   putback_on_no_target     memory full: -ENOMEM, putback called, nothing lost; succeeds after
  *                            room is made
  */
@@ -365,6 +370,39 @@ static void putback_on_migrate_fail(void)
     test_mm_finish(m.mm);
 }
 
+static void big_blocks_unclaimed(void)
+{
+    struct mach m;
+    ASSERT_TRUE(mach_make(&m, 64 * MiB, 16 * MiB, 0, CMA_BACKING_HOST, 0));
+    world_init(&m, 0x77);
+    const unsigned top = 10; /* the default max_order: 4 MiB, two pageblocks */
+    struct owner *blk[8];
+    unsigned nblk = 0;
+    while (nblk < 8 && owner_alloc(top, &ops_full, false, &blk[nblk]) == 0 && in_area(&m, blk[nblk]->pfn))
+        nblk++;
+    ASSERT_UEQ((uint64_t)nblk << top, m.acount); /* the area is exactly these blocks */
+    struct owner *stuck = blk[nblk - 1];
+    for (unsigned i = 0; i < nblk; i++)
+        if (blk[i]->pfn > stuck->pfn)
+            stuck = blk[i]; /* the highest: every other block is claimed before the rounds give up */
+    stuck->fail_migrate = 1000000;
+    cma_pfn_t pfn;
+    EXPECT_ERR(cma_alloc(m.area, m.acount, 0, &pfn), -CMA_EBUSY);
+    EXPECT_UEQ(stuck->pfn, stuck->pfn0);
+    EXPECT_UEQ(astats(m.area).available, m.acount);
+    expect_area_cma(&m);
+    world_verify(0, 0, 0);
+    stuck->fail_migrate = 0;
+    ASSERT_OK(cma_alloc(m.area, m.acount, 0, &pfn));
+    for (unsigned i = 0; i < nblk; i++)
+        EXPECT_FALSE(in_area(&m, blk[i]->pfn));
+    world_verify(m.abase, m.aend, m.acount);
+    EXPECT_OK(cma_release(m.area, pfn, m.acount));
+    world_free_all();
+    world_fini();
+    test_mm_finish(m.mm);
+}
+
 static void putback_on_no_target(void)
 {
     struct mach m;
@@ -410,5 +448,5 @@ int main(int argc, char **argv)
     return test_main(argc, argv, TEST(whole_area_full_memory), TEST(release_and_realloc),
                      TEST(discard_default), TEST(discard_linux), TEST(discard_disabled),
                      TEST(isolate_refusal), TEST(putback_on_migrate_fail),
-                     TEST(putback_on_no_target));
+                     TEST(big_blocks_unclaimed), TEST(putback_on_no_target));
 }
