@@ -254,7 +254,9 @@ int cma__isolate_range_ex(struct cma_mm *mm, cma_pfn_t start, cma_pfn_t end, boo
     }
     if (r) {
         if (claimedp) {
-            cma__unclaim_range_locked(mm, s, start, end);
+            /* only up to the last pageblock isolated here: past it, pageblocks may be someone
+             * else's isolation with their own claimed pieces */
+            cma__unclaim_range_locked(mm, s, start, pb < end ? pb : end);
             *claimedp = 0;
         }
         while (pb > bstart) {

@@ -33,7 +33,9 @@
  *                            counted exactly, and puts straddling ones and the rest of the edge
  *                            pageblocks on the ISOLATE lists; the checker is green meanwhile; unclaim
  *                            + undo restore every counter; an unmovable page in the last pageblock
- *                            fails the whole isolation with nothing claimed and nothing changed
+ *                            fails the whole isolation with nothing claimed and nothing changed;
+ *                            a failure never gives back claimed pieces of another range's
+ *                            isolation further on
  *   concurrent_frees         a thread frees (and allocates) pages of the area through its own cache
  *                            while the main thread isolates and undoes in a loop: after every
  *                            isolation no cache ever holds a page of the isolated range
@@ -800,6 +802,34 @@ static void claims_free_blocks(void)
     EXPECT_UEQ(claimed, 0);
     EXPECT_UEQ(state_pages_in(mm, PS_CLAIMED, 0, ~0ull, NULL), 0);
     expect_types(mm, m.abase, m.aend, CMA_MIGRATE_CMA);
+    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
+        EXPECT_UEQ(buddy_free(mm, t), before[t]);
+    EXPECT_CHECK(mm);
+
+    /* someone else's range in the last pageblock has claimed pieces; ours fails earlier (an
+     * unmovable page in the middle pageblock) and must not give back what is not its own */
+    ASSERT_OK(cma_page_set_movable(mm, u, &noop_ops, NULL));
+    cma_pfn_t u2 = CMA_PFN_NONE;
+    for (unsigned i = 0; i < n && u2 == CMA_PFN_NONE; i++)
+        if (got[i] != CMA_PFN_NONE && got[i] >= m.abase + 512 && got[i] < m.abase + 1024) {
+            u2 = got[i];
+            ASSERT_OK(cma_page_set_movable(mm, u2, NULL, NULL));
+        }
+    ASSERT_TRUE(u2 != CMA_PFN_NONE);
+    const cma_pfn_t olo = m.abase + 1024 + 8, ohi = m.abase + 1024 + 300;
+    uint64_t oclaimed = 0;
+    ASSERT_OK(cma__isolate_range_ex(mm, olo, ohi, true, false, &busy, &oclaimed));
+    ASSERT_TRUE(oclaimed > 0);
+    EXPECT_ERR(cma__isolate_range_ex(mm, lo, hi, true, false, &busy, &claimed), -CMA_EBUSY);
+    EXPECT_UEQ(busy, u2);
+    EXPECT_UEQ(state_pages_in(mm, PS_CLAIMED, 0, ~0ull, NULL), oclaimed); /* theirs, untouched */
+    expect_types(mm, m.abase, m.abase + 1024, CMA_MIGRATE_CMA);
+    expect_types(mm, m.abase + 1024, m.abase + 1536, CMA_MIGRATE_ISOLATE);
+    expect_check_isolated(mm);
+    cma__mm_lock(mm);
+    cma__unclaim_range_locked(mm, &mm->spans[0], olo, ohi);
+    cma__mm_unlock(mm);
+    cma__undo_isolate_range(mm, olo, ohi);
     for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
         EXPECT_UEQ(buddy_free(mm, t), before[t]);
     EXPECT_CHECK(mm);
