@@ -45,10 +45,25 @@ uint32_t cma__block_head_slow(const struct cma_mm *mm, const struct cma_span *s,
     return CMA_IDX_NIL;
 }
 
+/* The first span that ends after pfn (binary search; spans are sorted), or one past the last. */
+static const struct cma_span *span_ending_after(const struct cma_mm *mm, cma_pfn_t pfn)
+{
+    unsigned lo = 0, hi = mm->nspans;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (mm->spans[mid].base + mm->spans[mid].npages <= pfn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return &mm->spans[lo];
+}
+
 /* Iterates [from, to) over the part of every span inside the pageblock at pb (a pageblock may start
  * in a hole or, when spans are not pageblock aligned, hold the ends of two spans). */
 #define FOR_EACH_SPAN_PART(mm, pb, sp, from, to)                                                    \
-    for (const struct cma_span *sp = (mm)->spans; sp < (mm)->spans + (mm)->nspans; sp++)             \
+    for (const struct cma_span *sp = span_ending_after((mm), (pb));                                 \
+         sp < (mm)->spans + (mm)->nspans && sp->base < (pb) + (1ull << (mm)->pb_order); sp++)        \
         for (cma_pfn_t from = sp->base > (pb) ? sp->base : (pb),                                    \
                        to = sp->base + sp->npages < (pb) + (1ull << (mm)->pb_order)                 \
                                 ? sp->base + sp->npages                                             \

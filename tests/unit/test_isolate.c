@@ -36,6 +36,10 @@
  *                            fails the whole isolation with nothing claimed and nothing changed;
  *                            a failure never gives back claimed pieces of another range's
  *                            isolation further on
+ *   two_spans_one_pageblock  a pageblock holding the end of one memory range and the start of the
+ *                            next (a hole in between): isolating a range in the second range moves
+ *                            the free blocks of both parts to the ISOLATE list, no allocation gets
+ *                            a page of that pageblock, undo restores both
  *   concurrent_frees         a thread frees (and allocates) pages of the area through its own cache
  *                            while the main thread isolates and undoes in a loop: after every
  *                            isolation no cache ever holds a page of the isolated range
@@ -839,9 +843,54 @@ static void claims_free_blocks(void)
     test_mm_finish(mm);
 }
 
+static void two_spans_one_pageblock(void)
+{
+    struct cma_mm_config cfg;
+    struct cma_mm *mm;
+    cma_mm_config_default(&cfg);
+    cfg.host = mk_host;
+    cfg.nr_cpus = 1;
+    tl_cpu = 0;
+    ASSERT_OK(cma_mm_create(&cfg, &mm));
+    /* pageblock 0 = [0, 2 MiB): [0, 1.25 MiB) of the first range, [1.75, 2) MiB of the second */
+    ASSERT_OK(cma_memblock_add(mm, 0, 1280 * KiB));
+    ASSERT_OK(cma_memblock_add(mm, 1792 * KiB, 6 * MiB));
+    ASSERT_OK(cma_mm_online(mm));
+    const cma_pfn_t pb_end = 512, lo = 1792 * KiB / 4096 + 3, hi = lo + 40;
+    uint64_t before[CMA_MIGRATE_TYPES], in_pb = list_pages_in(mm, CMA_MIGRATE_MOVABLE, 0, pb_end);
+    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
+        before[t] = buddy_free(mm, t);
+    ASSERT_TRUE(in_pb == 320 + 64); /* both parts free */
+    cma_pfn_t busy;
+    ASSERT_OK(cma__isolate_range(mm, lo, hi, false, &busy));
+    EXPECT_UEQ(list_pages_in(mm, CMA_MIGRATE_MOVABLE, 0, pb_end), 0);
+    EXPECT_UEQ(list_pages_in(mm, CMA_MIGRATE_ISOLATE, 0, pb_end), in_pb);
+    expect_check_isolated(mm);
+    /* everything allocatable is outside the isolated pageblock */
+    cma_pfn_t *got = calloc(4096, sizeof *got);
+    ASSERT_TRUE(got != NULL);
+    unsigned n = 0;
+    while (n < 4096 && cma_alloc_pages(mm, 0, CMA_GFP_MOVABLE, &got[n]) == 0) {
+        EXPECT_TRUE(got[n] >= pb_end);
+        n++;
+    }
+    EXPECT_TRUE(n > 0 && n < 4096);
+    for (unsigned i = 0; i < n; i++)
+        ASSERT_OK(cma_free_pages(mm, got[i], 0));
+    free(got);
+    ASSERT_OK(cma_drain_cpu_caches(mm));
+    cma__undo_isolate_range(mm, lo, hi);
+    expect_types(mm, 0, pb_end, CMA_MIGRATE_MOVABLE);
+    EXPECT_UEQ(list_pages_in(mm, CMA_MIGRATE_MOVABLE, 0, pb_end), in_pb);
+    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
+        EXPECT_UEQ(buddy_free(mm, t), before[t]);
+    test_mm_finish(mm);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv, TEST(drains_every_cpu_cache), TEST(double_isolation),
                      TEST(unmovable_inside), TEST(splits_large_free_block), TEST(checker_while_isolated),
-                     TEST(pcp_window_during_isolation), TEST(claims_free_blocks), TEST(concurrent_frees));
+                     TEST(pcp_window_during_isolation), TEST(claims_free_blocks),
+                     TEST(two_spans_one_pageblock), TEST(concurrent_frees));
 }
