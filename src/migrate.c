@@ -516,13 +516,14 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
     return n;
 }
 
-/* Targets for entries that still need one; drains the caches once if memory is short. */
+/* Does this entry still need a migration target (only_isolated: once the owner let it go)? */
 static bool mb_wants_target(const struct mb_entry *x, bool only_isolated)
 {
     return x->outcome == MB_PENDING && !x->drop && x->tidx == CMA_IDX_NIL &&
            (!only_isolated || x->isolated);
 }
 
+/* Targets for entries that still need one; drains the caches once if memory is short. */
 static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsigned mt, bool only_isolated)
 {
     unsigned want = 0;
