@@ -303,7 +303,10 @@ struct window_cost {
     uint64_t cost;
 };
 
-/* Prices clearing [from, to) (inside span s). Caller holds mm->lock. */
+/* Prices clearing [from, to) (inside span s). Caller holds mm->lock.
+ * In a half-full window free and allocated blocks alternate at random, so the common cases (free,
+ * or plain movable: no reference, pin, clean mark or migration in progress) are priced without a
+ * branch on which of the two it is; everything else takes the one rarely-taken branch. */
 static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s, cma_pfn_t from,
                                cma_pfn_t to, bool discard, bool refs_exclude, uint64_t limit,
                                struct window_cost *wc)
@@ -316,9 +319,15 @@ static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s
         uint32_t idx = cma__block_head(mm, s, pfn, &head);
         const struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
         uint8_t f = p ? cma__page_flags(p) : PS_RESERVED;
-        if ((f & PS_MASK) == PS_ALLOC) {
-            unsigned slot = atomic_load_explicit(&((struct cma_page *)p)->ops, memory_order_relaxed);
-            uint64_t n = 1ull << p->order;
+        unsigned st = f & PS_MASK;
+        unsigned slot = p ? atomic_load_explicit(&((struct cma_page *)p)->ops, memory_order_relaxed) : 0;
+        uint64_t n = p ? 1ull << p->order : 1;
+        bool alloc = st == PS_ALLOC;
+        bool plain = st == PS_BUDDY || st == PS_PCP ||
+                     (alloc && slot && !(f & (PF_PINNED | PF_REFD | PF_MIGRATING | PF_CLEAN)));
+        if (__builtin_expect(plain, 1)) {
+            wc->cost += (4 * n + 1) & (0 - (uint64_t)alloc); /* a copy for a movable block, 0 free */
+        } else if (alloc) {
             if (!slot || (f & PF_PINNED)) {
                 wc->excluded = true;
             } else if (discard && (f & PF_CLEAN) && mm->ops_table[slot]->discard) {
@@ -330,15 +339,14 @@ static void window_cost_locked(const struct cma_mm *mm, const struct cma_span *s
                 if (f & (PF_REFD | PF_MIGRATING))
                     wc->cost += 1024;
             }
-        } else if ((f & PS_MASK) == PS_CONTIG || (f & PS_MASK) == PS_RESERVED ||
-                   (f & PS_MASK) == PS_CLAIMED) {
+        } else if (st == PS_CONTIG || st == PS_RESERVED || st == PS_CLAIMED) {
             wc->excluded = true;
         }
         if (wc->excluded) {
             wc->blocker = pfn;
             return;
         }
-        pfn = cma__block_end(head, p);
+        pfn = p ? cma__block_end(head, p) : pfn + 1;
     }
 }
 

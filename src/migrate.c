@@ -442,9 +442,9 @@ int cma__migrate_block(struct cma_mm *mm, cma_pfn_t pfn, struct cma__migrate_ctl
 
 /* ---- batched migration of a range ---------------------------------------------------------------
  * Clearing a range migrates many blocks; doing them one by one costs three zone-lock round trips
- * per block. A batch takes up to CMA_MIGRATE_BATCH blocks (at most 512 pages, Linux's batch) in one
- * hold: marks them migrating and allocates their targets; runs the owners' callbacks and the copies
- * with no lock held; then commits every outcome in a second hold.
+ * per block. A batch takes up to CMA_MIGRATE_BATCH blocks (at most 512 pages, Linux's batch) and
+ * marks them migrating in one hold; allocates their targets in a second (order-0 targets in runs);
+ * runs the owners' callbacks and the copies with no lock held; then commits every outcome in a third.
  */
 enum { MB_PENDING, MB_MOVED, MB_DROPPED, MB_LEFT, MB_FAILED, MB_NOMEM };
 
@@ -505,7 +505,7 @@ static unsigned mb_collect_locked(struct cma_mm *mm, const struct cma_span *s, c
             x->outcome = MB_PENDING;
             x->isolated = false;
             x->drop = ctl->allow_discard && (f & PF_CLEAN) && x->ops->discard;
-            x->tidx = x->drop ? CMA_IDX_NIL : target_alloc_locked(mm, x->order, ctl->target_mt);
+            x->tidx = CMA_IDX_NIL; /* mb_targets */
             pages += next - head;
         }
         pfn = next;
@@ -523,6 +523,39 @@ static bool mb_wants_target(const struct mb_entry *x, bool only_isolated)
            (!only_isolated || x->isolated);
 }
 
+/* Order-0 targets come from a few larger blocks of the target type's own lists, split here: one
+ * list operation per run of targets instead of one per page, and a batch's targets are contiguous.
+ * Only the type's own lists are used (no fallback, no claim, no steal); whatever they cannot serve
+ * goes through the normal removal path one block at a time. Caller holds mm->lock. */
+static void mb_bulk_order0_targets_locked(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsigned mt,
+                                          bool only_isolated)
+{
+    unsigned want = 0, i = 0;
+    for (unsigned k = 0; k < n; k++)
+        want += e[k].order == 0 && mb_wants_target(&e[k], only_isolated);
+    unsigned o = want > 1 ? cma__fls64(want) : 0;
+    while (o > 0) {
+        if ((1u << o) > want) {
+            o--;
+            continue;
+        }
+        uint32_t idx = cma__smallest_from_list_locked(mm, o, mt);
+        if (idx == CMA_IDX_NIL) {
+            o--; /* nothing of this order or larger: smaller runs may remain */
+            continue;
+        }
+        for (uint32_t j = 0; j < (1u << o); j++, i++) {
+            while (!(e[i].order == 0 && mb_wants_target(&e[i], only_isolated)))
+                i++;
+            struct cma_page *t = cma__page(mm, idx + j);
+            t->order = 0;
+            cma__page_set_flags(t, PS_ALLOC | PF_MIGRATING);
+            e[i].tidx = idx + j;
+        }
+        want -= 1u << o;
+    }
+}
+
 /* Targets for entries that still need one; drains the caches once if memory is short. */
 static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsigned mt, bool only_isolated)
 {
@@ -534,6 +567,7 @@ static void mb_targets(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsign
     for (int pass = 0; pass < 2; pass++) {
         bool missing = false;
         cma__mm_lock(mm);
+        mb_bulk_order0_targets_locked(mm, e, n, mt, only_isolated);
         for (unsigned i = 0; i < n; i++) {
             struct mb_entry *x = &e[i];
             if (!mb_wants_target(x, only_isolated))

@@ -232,7 +232,7 @@ void cma__free_all_unreserved(struct cma_mm *mm)
 /* ---- removal ------------------------------------------------------------------------------------ */
 
 /* Takes the smallest block of order >= `order` from lists of type mt and splits it. */
-static uint32_t smallest_from_list_locked(struct cma_mm *mm, unsigned order, unsigned mt)
+uint32_t cma__smallest_from_list_locked(struct cma_mm *mm, unsigned order, unsigned mt)
 {
     for (unsigned o = order; o <= mm->max_order; o++) {
         uint32_t idx = mm->free_area[o].lists[mt].head;
@@ -345,7 +345,7 @@ static uint32_t claim_block_locked(struct cma_mm *mm, unsigned order, unsigned m
             move_pageblock_locked(mm, s, pb, (unsigned)ft, mt);
             mm->pageblocks_claimed++;
             mm->fallbacks++;
-            return smallest_from_list_locked(mm, order, mt);
+            return cma__smallest_from_list_locked(mm, order, mt);
         }
     }
     return CMA_IDX_NIL;
@@ -386,19 +386,19 @@ uint32_t cma__rmqueue_locked(struct cma_mm *mm, unsigned order, unsigned mt, boo
     cma__assert_locked(mm);
     if (alloc_cma && mm->nr_free_buddy[CMA_MIGRATE_CMA] * 100 >
                          nr_free_visible(mm) * mm->cfg.cma_first_percent) {
-        idx = smallest_from_list_locked(mm, order, CMA_MIGRATE_CMA);
+        idx = cma__smallest_from_list_locked(mm, order, CMA_MIGRATE_CMA);
         if (idx != CMA_IDX_NIL)
             return idx;
     }
     switch (mode) {
     case RMQ_NORMAL:
-        idx = smallest_from_list_locked(mm, order, mt);
+        idx = cma__smallest_from_list_locked(mm, order, mt);
         if (idx != CMA_IDX_NIL)
             return idx;
         /* fall through */
     case RMQ_CMA:
         if (alloc_cma) {
-            idx = smallest_from_list_locked(mm, order, CMA_MIGRATE_CMA);
+            idx = cma__smallest_from_list_locked(mm, order, CMA_MIGRATE_CMA);
             if (idx != CMA_IDX_NIL) {
                 mode = RMQ_CMA;
                 goto out;

@@ -234,6 +234,9 @@ void cma__freelist_move_locked(struct cma_mm *mm, uint32_t idx, unsigned order, 
  * descriptors must be in the tail state except the head, which this overwrites. Caller holds mm->lock.
  * Blocks above pageblock order are split per pageblock so each piece goes to its own type. */
 void cma__free_block_locked(struct cma_mm *mm, cma_pfn_t pfn, unsigned order, bool to_tail);
+/* A block of `order` from the lists of type mt alone (smallest fitting block, split), no fallback and
+ * no CMA; CMA_IDX_NIL if mt has none. Caller holds mm->lock. */
+uint32_t cma__smallest_from_list_locked(struct cma_mm *mm, unsigned order, unsigned mt);
 /* Removes one block of `order` for migrate type mt (fallback, CMA rules). mode_cache may be NULL.
  * Returns the memmap index or CMA_IDX_NIL. Caller holds mm->lock. */
 uint32_t cma__rmqueue_locked(struct cma_mm *mm, unsigned order, unsigned mt, bool alloc_cma,
