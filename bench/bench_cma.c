@@ -27,7 +27,8 @@
  * small baseline cannot run from cache while the pages it is compared with come from memory (the
  * pages a CMA allocation migrates are someone else's, not in this CPU's cache). libcma's own
  * metadata and code stay as warm as the setup left them, like memcpy's. Regions above 64 MiB (8x
- * this machine's L3) are not flushed: at most a sliver of them can be cached. Targets (from the issue): alloc <= 1.5 x memcpy + 1 us per MiB requested; discardable
+ * this machine's L3) are not flushed: at most a sliver of them can be cached.
+ * Targets (from the issue): alloc <= 1.5 x memcpy + 1 us per MiB requested; discardable
  * area (default policy) <= 2 x the empty-area time of the same size and policy; empty-area 256 MiB
  * under 1 ms. A miss is reported in the table and does not change the exit status; only libcma
  * misbehaving (an unexpected error, a lost page, corrupted contents, a failed check) exits 1.
@@ -368,7 +369,7 @@ static void min_into(double *best, double v)
 /*
  * The floor under the discardable rows: whatever drops n order-0 pages must at least read and
  * rewrite each page's descriptor once. Measured here on an array shaped like libcma's memory map
- * (12-byte entries: two words, state, order, ops, refs), min of 5 passes, each after a warm-up pass
+ * (12-byte entries: two words, state, order, ops, refs): min of 5 passes after one warm-up pass
  * (libcma's map is as warm after the setup).
  */
 struct fake_desc {
@@ -537,6 +538,11 @@ static void parse_args(int argc, char **argv)
             }
             g_only.size_mib = strtoull(buf, &end, 10);
             if (*end || !g_only.size_mib)
+                usage();
+            if (fill && strcmp(fill, "0") && strcmp(fill, "50") && strcmp(fill, "100") &&
+                strcmp(fill, "discard"))
+                usage();
+            if (pol && strcmp(pol, "default") && strcmp(pol, "linux"))
                 usage();
             g_only.fill = fill;
             g_only.policy = pol;
