@@ -159,11 +159,11 @@ cma_pfn_t cma__find_unmovable_locked(const struct cma_mm *mm, const struct cma_s
 
 /*
  * Isolates the pageblock at pb (already labelled isolated; its free blocks are on the lists of type
- * mt) in one walk over its blocks: the first obstacle inside [wfrom, wto) is returned when `check`
- * (the caller undoes everything; nothing is claimed after it); each free block goes to the ISOLATE list, or, when claimed is not
- * NULL and the block lies wholly inside [cfrom, cto), straight off its list as a PS_CLAIMED
- * piece of the contiguous range being built (counted in *claimed): one list operation instead of
- * an ISOLATE-list round trip, and the take finds the piece already claimed.
+ * mt) in one walk over its blocks. The first obstacle inside [wfrom, wto) is returned when `check`
+ * (the caller undoes everything; nothing is claimed after it). Each free block goes to the ISOLATE
+ * list or, when claimed is not NULL and the block lies wholly inside [cfrom, cto), straight off its
+ * list as a PS_CLAIMED piece of the contiguous range being built (counted in *claimed): one list
+ * operation instead of an ISOLATE-list round trip, and the take finds the piece already claimed.
  */
 static cma_pfn_t isolate_pageblock_locked(struct cma_mm *mm, cma_pfn_t pb, unsigned mt, cma_pfn_t wfrom,
                                           cma_pfn_t wto, bool check, cma_pfn_t cfrom, cma_pfn_t cto,
