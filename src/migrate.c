@@ -525,8 +525,11 @@ static bool mb_wants_target(const struct mb_entry *x, bool only_isolated)
 
 /* Order-0 targets come from a few larger blocks of the target type's own lists, split here: one
  * list operation per run of targets instead of one per page, and a batch's targets are contiguous.
- * Only the type's own lists are used (no fallback, no claim, no steal); whatever they cannot serve
- * goes through the normal removal path one block at a time. Caller holds mm->lock. */
+ * A run is never larger than the smallest free block the type has, so exactly the pages that one
+ * order-0 allocation after another would have taken are taken (smallest block first, split in
+ * ascending order); only the type's own lists are used (no fallback, no claim, no steal) and what
+ * they cannot serve goes through the normal removal path one block at a time. Caller holds
+ * mm->lock. */
 static void mb_bulk_order0_targets_locked(struct cma_mm *mm, struct mb_entry *e, unsigned n, unsigned mt,
                                           bool only_isolated)
 {
@@ -537,6 +540,13 @@ static void mb_bulk_order0_targets_locked(struct cma_mm *mm, struct mb_entry *e,
     while (o > 0) {
         if ((1u << o) > want) {
             o--;
+            continue;
+        }
+        unsigned smallest = 0;
+        while (smallest < o && !mm->free_area[smallest].lists[mt].nr)
+            smallest++;
+        if (smallest < o) {
+            o = smallest; /* a smaller free block comes first, as for single allocations */
             continue;
         }
         uint32_t idx = cma__smallest_from_list_locked(mm, o, mt);
