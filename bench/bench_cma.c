@@ -18,7 +18,7 @@
  * to the wanted fraction (random, seeded: every repetition builds the same layout), everything else
  * freed, per-CPU caches drained; then one timed cma_alloc, checks (range inside the area, no owner
  * left inside it, every moved page's contents intact), cma_release, teardown. Figures are the minimum
- * over N repetitions (N = 15 / 7 / 5 for 4 / 64 / 256 MiB; fragmented 5 / 3).
+ * over N repetitions (N = 31 / 7 / 5 for 4 / 64 / 256 MiB; fragmented 5 / 3).
  *
  * Baseline, in the same run and interleaved with the samples: memcpy of exactly the bytes that were
  * migrated (pages_migrated delta x page size) between two pre-touched buffers of that size,
@@ -570,7 +570,7 @@ static bool wanted(uint64_t req, const char *fill, enum cma_policy pol)
 int main(int argc, char **argv)
 {
     static const uint64_t sizes[] = {4 * MiB, 64 * MiB, 256 * MiB};
-    static const int reps_for[] = {15, 7, 5}; /* small cases are cheap and noisy: more samples */
+    static const int reps_for[] = {31, 7, 5}; /* small cases are cheap and noisy: more samples */
     static const struct {
         unsigned pct;
         enum fill_kind fill;
