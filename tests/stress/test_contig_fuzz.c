@@ -13,7 +13,8 @@
  *            - owners free blocks (dropping references and pins first);
  *            - cma_alloc_contig_range over random unaligned ranges anywhere (1..3000 pages, often
  *              straddling pageblocks, free blocks, range edges and the hole), cma_alloc_contig_pages
- *              of random sizes and alignments, cma_alloc in the area with random counts;
+ *              of random sizes and alignments, cma_alloc in the area with random counts and
+ *              alignments, cma_alloc_bulk of 1..8 chunks of order 0..4;
  *            - releases of whole contiguous ranges or of random pieces of them.
  *          After every operation the shadow is checked against libcma: a successful range holds no
  *          owner's block and lies where it was asked; a failed one changed nothing but moved owners
@@ -52,7 +53,7 @@ struct owner {
 };
 
 #define MAX_OWNERS 6000
-#define MAX_RANGES 256
+#define MAX_RANGES 1024
 
 static struct owner own[MAX_OWNERS];
 static unsigned nown;
@@ -63,7 +64,7 @@ static struct {
 } rng_[MAX_RANGES];
 static unsigned nranges;
 static struct test_rng R;
-static uint64_t n_bad_callbacks, n_moves, n_drops, n_ok[3]; /* ok: contig_range, pages, cma */
+static uint64_t n_bad_callbacks, n_moves, n_drops, n_ok[4]; /* ok: contig_range, pages, cma, bulk */
 
 static int o_isolate(void *owner, cma_pfn_t pfn, unsigned order)
 {
@@ -234,6 +235,8 @@ static void took(cma_pfn_t start, uint64_t count, bool area, unsigned kind, int 
 
 static void op_contig_range(struct mach *m)
 {
+    if (nranges + 8 > MAX_RANGES)
+        return; /* the table is full: releases will make room */
     unsigned size_class = (unsigned)test_rng_below(&R, 8);
     uint64_t count = 1 + test_rng_below(&R, size_class < 4 ? 64 : size_class < 7 ? 600 : 3000);
     cma_pfn_t start = test_rng_below(&R, m->r1_end - count);
@@ -250,6 +253,8 @@ static void op_contig_range(struct mach *m)
 
 static void op_contig_pages(struct mach *m)
 {
+    if (nranges + 8 > MAX_RANGES)
+        return; /* the table is full: releases will make room */
     uint64_t count = 1 + test_rng_below(&R, 1500);
     unsigned align = (unsigned)test_rng_below(&R, 11);
     cma_pfn_t pfn;
@@ -264,6 +269,8 @@ static void op_contig_pages(struct mach *m)
 
 static void op_cma_alloc(struct mach *m)
 {
+    if (nranges + 8 > MAX_RANGES)
+        return; /* the table is full: releases will make room */
     uint64_t count = 1 + test_rng_below(&R, 1200);
     cma_pfn_t pfn;
     int r = cma_alloc(m->area, count, (unsigned)test_rng_below(&R, 5), &pfn);
@@ -271,6 +278,26 @@ static void op_cma_alloc(struct mach *m)
         took(pfn, count, true, 2, __LINE__);
     } else {
         EXPECT_TRUE(r == -CMA_EBUSY || r == -CMA_ENOMEM || r == -CMA_ENOSPC);
+    }
+}
+
+static void op_cma_bulk(struct mach *m)
+{
+    if (nranges + 8 > MAX_RANGES)
+        return; /* the table is full: releases will make room */
+    unsigned order = (unsigned)test_rng_below(&R, 5);
+    size_t nr = 1 + test_rng_below(&R, 8), done = 99;
+    cma_pfn_t pfns[8];
+    int r = cma_alloc_bulk(m->area, order, nr, pfns, &done);
+    if (r == 0) {
+        EXPECT_TRUE(done >= 1 && done <= nr);
+        for (size_t i = 0; i < done && i < nr; i++) {
+            EXPECT_UEQ(pfns[i] & ((1ull << order) - 1), 0);
+            took(pfns[i], 1ull << order, true, 3, __LINE__);
+        }
+    } else {
+        EXPECT_TRUE(r == -CMA_EBUSY || r == -CMA_ENOMEM || r == -CMA_ENOSPC);
+        EXPECT_UEQ(done, 0);
     }
 }
 
@@ -346,8 +373,10 @@ static void fuzz(void)
             op_contig_range(&m), done[2]++;
         else if (what < 78)
             op_contig_pages(&m), done[3]++;
-        else if (what < 86)
+        else if (what < 83)
             op_cma_alloc(&m), done[4]++;
+        else if (what < 86)
+            op_cma_bulk(&m), done[6]++;
         else
             op_release(&m), done[5]++;
         verify(&m, __LINE__);
@@ -368,13 +397,14 @@ static void fuzz(void)
     struct cma_mm_stats st = stats(m.mm);
     EXPECT_UEQ(st.nr_free_total, st.nr_managed);
     /* the run exercised migration, discard and every kind of success */
-    EXPECT_TRUE(n_moves > 0 && n_drops > 0 && n_ok[0] > 0 && n_ok[1] > 0 && n_ok[2] > 0);
+    EXPECT_TRUE(n_moves > 0 && n_drops > 0 && n_ok[0] > 0 && n_ok[1] > 0 && n_ok[2] > 0 && n_ok[3] > 0);
     if (test_verbose)
         printf("fuzz: %" PRIu64 " ops (alloc %" PRIu64 ", free %" PRIu64 ", contig_range %" PRIu64
                " (%" PRIu64 " ok), contig_pages %" PRIu64 " (%" PRIu64 " ok), cma_alloc %" PRIu64
-               " (%" PRIu64 " ok), release %" PRIu64 "), %" PRIu64 " owner moves, %" PRIu64 " drops\n",
-               nops, done[0], done[1], done[2], n_ok[0], done[3], n_ok[1], done[4], n_ok[2], done[5],
-               n_moves, n_drops);
+               " (%" PRIu64 " ok), cma_alloc_bulk %" PRIu64 " (%" PRIu64 " chunks), release %" PRIu64 "), %" PRIu64
+               " owner moves, %" PRIu64 " drops\n",
+               nops, done[0], done[1], done[2], n_ok[0], done[3], n_ok[1], done[4], n_ok[2], done[6],
+               n_ok[3], done[5], n_moves, n_drops);
     test_mm_finish(m.mm);
 }
 
