@@ -592,6 +592,34 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* The one size syntax (traces, scenario files, --mem): every documented form, and what is refused. */
+static void test_sizes(void)
+{
+    static const struct {
+        const char *s;
+        uint64_t v;
+    } ok[] = {{"4096", 4096},           {"0", 0},
+              {"64K", 64ull << 10},     {"256m", 256ull << 20},
+              {"2G", 2ull << 30},       {"1GiB", 1ull << 30},
+              {"1TB", 1ull << 40},      {"2P", 2ull << 50},
+              {"15E", 15ull << 60},     {"0x80000000", 0x80000000ull},
+              {"0XfF", 255},            {"010", 10},
+              {"18446744073709551615", UINT64_MAX}};
+    static const char *const bad[] = {"",    "M",        "4Q",   "4MiX",  "0x", "0x1G", "-1",
+                                      "1 M", "16E",      "4Mi",  "1.5G",  "18446744073709551616",
+                                      "0x10000000000000000"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        uint64_t v = 12345;
+        EXPECT_TRUE(sim_parse_size(ok[i].s, &v));
+        EXPECT_UEQ(v, ok[i].v);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t v = 12345;
+        if (sim_parse_size(bad[i], &v))
+            test_fail_(__FILE__, __LINE__, "size \"%s\" accepted as %" PRIu64, bad[i], v);
+    }
+}
+
 static void fuzz_one(const char *data, size_t len, enum sim_trace_format fmt)
 {
     struct sim_trace t = {0};
@@ -688,5 +716,5 @@ int main(int argc, char **argv)
     return test_main(argc, argv, TEST(test_native_golden), TEST(test_ftrace_golden),
                      TEST(test_ftrace_kernel_formats), TEST(test_native_errors),
                      TEST(test_ftrace_errors), TEST(test_detection), TEST(test_push_and_append),
-                     TEST(test_fuzz));
+                     TEST(test_sizes), TEST(test_fuzz));
 }

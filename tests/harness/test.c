@@ -102,7 +102,8 @@ int test_main_(int argc, char **argv, const struct test_case *cases, size_t n)
     return total_failures ? 1 : 0;
 }
 
-struct cma_mm *test_mm_simple(uint64_t base, uint64_t bytes, void (*tweak)(struct cma_mm_config *))
+struct cma_mm *test_mm_boot(void (*tweak)(struct cma_mm_config *),
+                            int (*boot)(struct cma_mm *, const void *), const void *arg)
 {
     struct cma_mm_config cfg;
     struct cma_mm *mm = NULL;
@@ -114,12 +115,28 @@ struct cma_mm *test_mm_simple(uint64_t base, uint64_t bytes, void (*tweak)(struc
         test_fail_(__FILE__, __LINE__, "cma_mm_create: %s", cma_err_name(r));
         return NULL;
     }
-    if ((r = cma_memblock_add(mm, base, bytes)) || (r = cma_mm_online(mm))) {
+    if ((r = boot(mm, arg)) || (r = cma_mm_online(mm))) {
         test_fail_(__FILE__, __LINE__, "machine setup: %s", cma_err_name(r));
         (void)cma_mm_destroy(mm);
         return NULL;
     }
     return mm;
+}
+
+struct simple_layout {
+    uint64_t base, bytes;
+};
+
+static int boot_simple(struct cma_mm *mm, const void *arg)
+{
+    const struct simple_layout *l = arg;
+    return cma_memblock_add(mm, l->base, l->bytes);
+}
+
+struct cma_mm *test_mm_simple(uint64_t base, uint64_t bytes, void (*tweak)(struct cma_mm_config *))
+{
+    const struct simple_layout l = {base, bytes};
+    return test_mm_boot(tweak, boot_simple, &l);
 }
 
 void test_mm_finish(struct cma_mm *mm)

@@ -118,8 +118,12 @@ uint64_t test_rng_below(struct test_rng *r, uint64_t n);
 uint64_t test_env_u64(const char *name, uint64_t def);
 
 /* ---- machine helpers ---------------------------------------------------------------------------- */
-/* Creates and onlines a machine of `bytes` of memory at base `base` with default config changes made
- * by `tweak` (may be NULL). Returns NULL (and records a failure) on error. */
+/* Creates a machine with the default config changed by `tweak` (may be NULL), lets `boot(mm, arg)`
+ * lay out its memory (memblock, reservations, CMA areas), and onlines it. Returns NULL (and records a
+ * failure) on error. */
+struct cma_mm *test_mm_boot(void (*tweak)(struct cma_mm_config *),
+                            int (*boot)(struct cma_mm *, const void *), const void *arg);
+/* test_mm_boot with `bytes` of memory at base `base`. */
 struct cma_mm *test_mm_simple(uint64_t base, uint64_t bytes, void (*tweak)(struct cma_mm_config *));
 /* Frees nothing: checks the invariants, drains caches and destroys; records failures. */
 void test_mm_finish(struct cma_mm *mm);

@@ -109,23 +109,30 @@ struct mach {
     cma_pfn_t r0_end, r1_start, r1_end; /* range 0 = [0, r0_end), range 1 = [r1_start, r1_end) */
 };
 
+static void tweak(struct cma_mm_config *cfg)
+{
+    cfg->nr_cpus = 2;
+    cfg->backing = CMA_BACKING_NONE;
+}
+
+static int boot(struct cma_mm *mm, const void *arg)
+{
+    struct mach *m = (struct mach *)arg;
+    int r = cma_memblock_add(mm, 0, m->r0_end * PAGE);
+    if (!r)
+        r = cma_memblock_add(mm, m->r1_start * PAGE, (m->r1_end - m->r1_start) * PAGE);
+    return r ? r : cma_declare_contiguous(mm, "fuzz", 8 * MiB, 48 * MiB, 0, 0, 0, &m->area);
+}
+
 static bool mach_make(struct mach *m)
 {
-    struct cma_mm_config cfg;
-    cma_mm_config_default(&cfg);
-    cfg.nr_cpus = 2;
-    cfg.backing = CMA_BACKING_NONE;
     memset(m, 0, sizeof *m);
-    if (cma_mm_create(&cfg, &m->mm))
-        return false;
     /* the hole [25 MiB + 256 KiB, 25 MiB + 768 KiB) lies inside the pageblock [24, 26) MiB */
     m->r0_end = (25 * MiB + 256 * KiB) / PAGE;
     m->r1_start = (25 * MiB + 768 * KiB) / PAGE;
     m->r1_end = 64 * MiB / PAGE;
-    return cma_memblock_add(m->mm, 0, m->r0_end * PAGE) == 0 &&
-           cma_memblock_add(m->mm, m->r1_start * PAGE, (m->r1_end - m->r1_start) * PAGE) == 0 &&
-           cma_declare_contiguous(m->mm, "fuzz", 8 * MiB, 48 * MiB, 0, 0, 0, &m->area) == 0 &&
-           cma_mm_online(m->mm) == 0;
+    m->mm = test_mm_boot(tweak, boot, m);
+    return m->mm != NULL;
 }
 
 static struct cma_mm_stats stats(struct cma_mm *mm)

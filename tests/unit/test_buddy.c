@@ -17,6 +17,7 @@
 #include "test.h"
 
 #include "internal/internal.h"
+#include "unit_util.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
@@ -33,57 +34,9 @@ static void tw_nopcp(struct cma_mm_config *c)
 /* Creates a machine: `tweak` adjusts the config, `boot` (may be NULL) runs before online (memblock
  * layout: when NULL, [0, bytes) is added). */
 static struct cma_mm *mk_boot(uint64_t bytes, void (*tweak)(struct cma_mm_config *),
-                              int (*boot)(struct cma_mm *))
+                              int (*boot)(struct cma_mm *, const void *))
 {
-    struct cma_mm_config cfg;
-    struct cma_mm *mm = NULL;
-    cma_mm_config_default(&cfg);
-    if (tweak)
-        tweak(&cfg);
-    int r = cma_mm_create(&cfg, &mm);
-    if (r) {
-        test_fail_(__FILE__, __LINE__, "cma_mm_create: %s", cma_err_name(r));
-        return NULL;
-    }
-    if ((r = boot ? boot(mm) : cma_memblock_add(mm, 0, bytes)) || (r = cma_mm_online(mm))) {
-        test_fail_(__FILE__, __LINE__, "machine setup: %s", cma_err_name(r));
-        (void)cma_mm_destroy(mm);
-        return NULL;
-    }
-    return mm;
-}
-
-static struct cma_page *pg(const struct cma_mm *mm, cma_pfn_t pfn)
-{
-    return cma__page(mm, cma__pfn_idx(mm, pfn));
-}
-
-static cma_pfn_t pfn_of(const struct cma_mm *mm, uint32_t idx)
-{
-    return idx == CMA_IDX_NIL ? CMA_PFN_NONE : cma__idx_to_pfn(mm, idx);
-}
-
-static cma_pfn_t head_pfn(const struct cma_mm *mm, unsigned o, unsigned t)
-{
-    return pfn_of(mm, mm->free_area[o].lists[t].head);
-}
-
-static cma_pfn_t tail_pfn(const struct cma_mm *mm, unsigned o, unsigned t)
-{
-    return pfn_of(mm, mm->free_area[o].lists[t].tail);
-}
-
-static uint64_t nr(const struct cma_mm *mm, unsigned o, unsigned t)
-{
-    return mm->free_area[o].lists[t].nr;
-}
-
-static uint64_t total_free(const struct cma_mm *mm)
-{
-    uint64_t n = 0;
-    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
-        n += mm->nr_free_buddy[t];
-    return n;
+    return boot ? test_mm_boot(tweak, boot, NULL) : test_mm_simple(0, bytes, tweak);
 }
 
 /* Is pfn a free block head of `order`? */
@@ -318,8 +271,9 @@ static void test_free_all_merges_back(void)
 
 /* Two memblock ranges with a 4-page hole: [0, 1016) and [1020, 2048). Free blocks never cross the
  * hole, before and after allocating and freeing everything (shuffled, order 0). */
-static int boot_two_spans(struct cma_mm *mm)
+static int boot_two_spans(struct cma_mm *mm, const void *arg)
 {
+    (void)arg;
     int r = cma_memblock_add(mm, 0, 1016 * 4 * KiB);
     return r ? r : cma_memblock_add(mm, 1020 * 4 * KiB, (2048 - 1020) * 4 * KiB);
 }
@@ -382,13 +336,14 @@ static void test_no_merge_across_spans(void)
  *   [0, 1016) + [1020, 2048): [1020, 1024) (order 2) has its buddy 1016 below the span base; the
  *     descriptor before pfn 1020's is pfn 1012's, an order-2 free block [1012, 1016) in the test.
  * Neither pair may merge, whichever is freed first. */
-static int boot_two_spans_aligned(struct cma_mm *mm)
+static int boot_two_spans_aligned(struct cma_mm *mm, const void *arg)
 {
+    (void)arg;
     int r = cma_memblock_add(mm, 0, 1016 * 4 * KiB);
     return r ? r : cma_memblock_add(mm, 1024 * 4 * KiB, 1024 * 4 * KiB);
 }
 
-static void edge_case(int (*boot)(struct cma_mm *), cma_pfn_t a, cma_pfn_t b, unsigned order,
+static void edge_case(int (*boot)(struct cma_mm *, const void *), cma_pfn_t a, cma_pfn_t b, unsigned order,
                       bool a_first)
 {
     struct cma_mm *mm = mk_boot(0, tw_nopcp, boot);
@@ -424,8 +379,9 @@ static void test_no_merge_across_span_edges(void)
 
 /* pfn 5 reserved at boot: page 4 (its buddy) is freed as an order-0 block and never merges with it;
  * pages 6-7 form an order-1 block, 0-3 an order-2 block. */
-static int boot_reserved(struct cma_mm *mm)
+static int boot_reserved(struct cma_mm *mm, const void *arg)
 {
+    (void)arg;
     int r = cma_memblock_add(mm, 0, 8 * MiB);
     return r ? r : cma_memblock_reserve(mm, 5 * 4 * KiB, 4 * KiB);
 }

@@ -24,6 +24,7 @@
 #include "test.h"
 
 #include "internal/internal.h"
+#include "unit_util.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
@@ -55,27 +56,28 @@ static void tw_nopcp(struct cma_mm_config *c)
     c->cma_first_percent = cma_first_pct;
 }
 
+struct layout {
+    uint64_t bytes, cma_base, cma_bytes;
+};
+
+static int boot_cma(struct cma_mm *mm, const void *arg)
+{
+    const struct layout *l = arg;
+    int r = cma_memblock_add(mm, 0, l->bytes);
+    if (!r && l->cma_bytes)
+        r = cma_declare_contiguous(mm, "fb", l->cma_bytes, l->cma_base, 0, 0, 0, NULL);
+    return r;
+}
+
 /* A machine of `bytes` at physical 0 (pfn == memmap index for a single span), 4 KiB pages, max order
  * 10, pageblock order 9, per-CPU caches effectively off; with a CMA area [cma_base, +cma_bytes) when
  * cma_bytes != 0 (4 MiB aligned: the minimum area alignment is one max-order block). */
 static struct cma_mm *mk_cma(uint64_t bytes, uint64_t cma_base, uint64_t cma_bytes)
 {
-    struct cma_mm_config cfg;
-    struct cma_mm *mm = NULL;
-    cma_mm_config_default(&cfg);
-    tw_nopcp(&cfg);
-    int r = cma_mm_create(&cfg, &mm);
-    if (r) {
-        test_fail_(__FILE__, __LINE__, "cma_mm_create: %s", cma_err_name(r));
+    const struct layout l = {bytes, cma_base, cma_bytes};
+    struct cma_mm *mm = test_mm_boot(tw_nopcp, boot_cma, &l);
+    if (!mm)
         return NULL;
-    }
-    if ((r = cma_memblock_add(mm, 0, bytes)) ||
-        (cma_bytes && (r = cma_declare_contiguous(mm, "fb", cma_bytes, cma_base, 0, 0, 0, NULL))) ||
-        (r = cma_mm_online(mm))) {
-        test_fail_(__FILE__, __LINE__, "machine setup: %s", cma_err_name(r));
-        (void)cma_mm_destroy(mm);
-        return NULL;
-    }
     if (cma_bytes) {
         EXPECT_UEQ(mm->pb_count[CMA_MIGRATE_CMA], cma_bytes / (PB * 4 * KiB));
         EXPECT_UEQ(mm->nr_free_buddy[CMA_MIGRATE_CMA], cma_bytes / (4 * KiB));
@@ -86,30 +88,6 @@ static struct cma_mm *mk_cma(uint64_t bytes, uint64_t cma_base, uint64_t cma_byt
     EXPECT_EQ(mm->pcp_batch, 1);
     EXPECT_EQ(mm->pcp_high, 1);
     return mm;
-}
-
-static struct cma_page *pg(const struct cma_mm *mm, cma_pfn_t pfn)
-{
-    return cma__page(mm, cma__pfn_idx(mm, pfn));
-}
-
-static cma_pfn_t head_pfn(const struct cma_mm *mm, unsigned o, unsigned t)
-{
-    uint32_t idx = mm->free_area[o].lists[t].head;
-    return idx == CMA_IDX_NIL ? CMA_PFN_NONE : cma__idx_to_pfn(mm, idx);
-}
-
-static uint64_t nr(const struct cma_mm *mm, unsigned o, unsigned t)
-{
-    return mm->free_area[o].lists[t].nr;
-}
-
-static uint64_t total_free(const struct cma_mm *mm)
-{
-    uint64_t n = 0;
-    for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
-        n += mm->nr_free_buddy[t];
-    return n;
 }
 
 /* Allocates every page as an order-0 MOVABLE block. Returns the pages taken. */

@@ -843,19 +843,25 @@ static void claims_free_blocks(void)
     test_mm_finish(mm);
 }
 
+static void tw_one_cpu(struct cma_mm_config *cfg)
+{
+    cfg->host = mk_host;
+    cfg->nr_cpus = 1;
+}
+
+/* pageblock 0 = [0, 2 MiB): [0, 1.25 MiB) of the first range, [1.75, 2) MiB of the second */
+static int boot_two_spans(struct cma_mm *mm, const void *arg)
+{
+    (void)arg;
+    int r = cma_memblock_add(mm, 0, 1280 * KiB);
+    return r ? r : cma_memblock_add(mm, 1792 * KiB, 6 * MiB);
+}
+
 static void two_spans_one_pageblock(void)
 {
-    struct cma_mm_config cfg;
-    struct cma_mm *mm;
-    cma_mm_config_default(&cfg);
-    cfg.host = mk_host;
-    cfg.nr_cpus = 1;
     tl_cpu = 0;
-    ASSERT_OK(cma_mm_create(&cfg, &mm));
-    /* pageblock 0 = [0, 2 MiB): [0, 1.25 MiB) of the first range, [1.75, 2) MiB of the second */
-    ASSERT_OK(cma_memblock_add(mm, 0, 1280 * KiB));
-    ASSERT_OK(cma_memblock_add(mm, 1792 * KiB, 6 * MiB));
-    ASSERT_OK(cma_mm_online(mm));
+    struct cma_mm *mm = test_mm_boot(tw_one_cpu, boot_two_spans, NULL);
+    ASSERT_TRUE(mm != NULL);
     const cma_pfn_t pb_end = 512, lo = 1792 * KiB / 4096 + 3, hi = lo + 40;
     uint64_t before[CMA_MIGRATE_TYPES], in_pb = list_pages_in(mm, CMA_MIGRATE_MOVABLE, 0, pb_end);
     for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)

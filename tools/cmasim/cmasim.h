@@ -179,6 +179,9 @@ enum sim_trace_format { SIM_TRACE_AUTO, SIM_TRACE_NATIVE, SIM_TRACE_FTRACE };
  * native trace carries `machine` lines (then it is filled). */
 int sim_trace_load(const char *path, enum sim_trace_format fmt, struct sim_trace *t,
                    struct sim_machine *m, char *err, size_t errlen);
+/* Parses a size: decimal with an optional binary suffix K M G T P E (optionally followed by "B" or
+ * "iB"), or 0x hex. The one size syntax of traces, scenario files and the command line. */
+bool sim_parse_size(const char *s, uint64_t *v);
 
 /* ---- sim.c -------------------------------------------------------------------------------------- */
 struct sim_options {

@@ -102,31 +102,6 @@ static bool parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
-static bool parse_mem(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return false;
-    unsigned long long v = strtoull(s, &end, 0);
-    unsigned shift = 0;
-    switch (toupper((unsigned char)*end)) {
-    case 'K': shift = 10; end++; break;
-    case 'M': shift = 20; end++; break;
-    case 'G': shift = 30; end++; break;
-    case 'T': shift = 40; end++; break;
-    default: break;
-    }
-    if (shift && (*end == 'i' || *end == 'I'))
-        end++;
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (errno || *end || !v || (shift && v > (UINT64_MAX >> shift)))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
 /* Returns 0, or an exit code (after printing). Sets *done for --help/--version. */
 static int parse_args(int argc, char **argv, struct cli *c, bool *done)
 {
@@ -202,7 +177,7 @@ static int parse_args(int argc, char **argv, struct cli *c, bool *done)
             else
                 return usage("bad --format '%s' (auto, native or ftrace)", val);
         } else if (!strcmp(name, "--mem")) {
-            if (!parse_mem(val, &c->mem))
+            if (!sim_parse_size(val, &c->mem) || !c->mem)
                 return usage("bad --mem '%s' (a size such as 4G)", val);
         } else if (!strcmp(name, "--cmdline")) {
             c->cmdline = val;

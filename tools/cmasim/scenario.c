@@ -107,37 +107,6 @@ __attribute__((format(printf, 2, 3))) static int perr(struct parser *p, const ch
     return -1;
 }
 
-/* Sizes: decimal or 0x hex, optional K/M/G/T/P suffix (binary), optional "B"/"iB". */
-static bool parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return false;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno)
-        return false;
-    unsigned shift = 0;
-    switch (toupper((unsigned char)*end)) {
-    case 'K': shift = 10; end++; break;
-    case 'M': shift = 20; end++; break;
-    case 'G': shift = 30; end++; break;
-    case 'T': shift = 40; end++; break;
-    case 'P': shift = 50; end++; break;
-    default: break;
-    }
-    if (shift && (*end == 'i' || *end == 'I'))
-        end++;
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end)
-        return false;
-    if (shift && v > (UINT64_MAX >> shift))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
 /* Durations: a number with a unit: ns, us, ms, s, min. */
 static bool parse_duration(const char *s, uint64_t *out)
 {
@@ -436,7 +405,7 @@ static int parse_device(struct parser *p, struct gen_params *g, char **w, unsign
             for (char *tok = strtok(v, ","); tok; tok = strtok(NULL, ",")) {
                 if (d->nsizes == MAX_SIZES)
                     return perr(p, "more than %d sizes", MAX_SIZES);
-                if (!parse_size(tok, &d->sizes[d->nsizes]) || !d->sizes[d->nsizes])
+                if (!sim_parse_size(tok, &d->sizes[d->nsizes]) || !d->sizes[d->nsizes])
                     return perr(p, "size '%s' is not a size (8M, 1G, 4096)", tok);
                 d->nsizes++;
             }
@@ -534,7 +503,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             name_copy(sc->description, sizeof sc->description, restbuf);
         } else if (!strcmp(key, "memory")) {
             uint64_t sz;
-            if (n != 2 || !parse_size(w[1], &sz) || !sz)
+            if (n != 2 || !sim_parse_size(w[1], &sz) || !sz)
                 return perr(&p, "usage: memory SIZE (e.g. 2G)");
             if (m->nr_ranges)
                 return perr(&p, "memory and range lines cannot be mixed (memory SIZE is range 0 SIZE)");
@@ -544,7 +513,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             have_memory = true;
         } else if (!strcmp(key, "range")) {
             uint64_t b, sz;
-            if (n != 3 || !parse_size(w[1], &b) || !parse_size(w[2], &sz) || !sz)
+            if (n != 3 || !sim_parse_size(w[1], &b) || !sim_parse_size(w[2], &sz) || !sz)
                 return perr(&p, "usage: range BASE SIZE (e.g. range 0 1G)");
             if (have_memory)
                 return perr(&p, "memory and range lines cannot be mixed (memory SIZE is range 0 SIZE)");
@@ -556,7 +525,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             m->ranges[m->nr_ranges++] = (struct sim_range){b, sz};
         } else if (!strcmp(key, "reserve")) {
             uint64_t b, sz;
-            if (n != 3 || !parse_size(w[1], &b) || !parse_size(w[2], &sz) || !sz)
+            if (n != 3 || !sim_parse_size(w[1], &b) || !sim_parse_size(w[2], &sz) || !sz)
                 return perr(&p, "usage: reserve BASE SIZE (e.g. reserve 0 32M)");
             if (m->nr_reserved == SIM_MAX_RANGES)
                 return perr(&p, "more than %d reservations", SIM_MAX_RANGES);
@@ -564,9 +533,9 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             m->reserved[m->nr_reserved++] = (struct sim_range){b, sz};
         } else if (!strcmp(key, "area")) {
             uint64_t sz, base = 0;
-            if (n < 3 || n > 4 || !parse_size(w[2], &sz) || !sz)
+            if (n < 3 || n > 4 || !sim_parse_size(w[2], &sz) || !sz)
                 return perr(&p, "usage: area NAME SIZE [@BASE]");
-            if (n == 4 && (w[3][0] != '@' || !parse_size(w[3] + 1, &base)))
+            if (n == 4 && (w[3][0] != '@' || !sim_parse_size(w[3] + 1, &base)))
                 return perr(&p, "base '%s' must be @ADDRESS (e.g. @0x40000000)", w[3]);
             if (strlen(w[1]) > CMA_AREA_NAME_MAX)
                 return perr(&p, "area name longer than %d characters", CMA_AREA_NAME_MAX);
@@ -588,7 +557,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             line_cmdline = p.line;
         } else if (!strcmp(key, "page_size")) {
             uint64_t ps;
-            if (n != 2 || !parse_size(w[1], &ps) || ps < 4096 || ps > 65536 || (ps & (ps - 1)))
+            if (n != 2 || !sim_parse_size(w[1], &ps) || ps < 4096 || ps > 65536 || (ps & (ps - 1)))
                 return perr(&p, "usage: page_size 4K (a power of two, 4K..64K)");
             m->page_shift = 0;
             while ((1ull << m->page_shift) < ps)

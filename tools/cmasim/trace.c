@@ -261,8 +261,9 @@ static bool parse_int(const char *s, int64_t *v)
     return true;
 }
 
-/* Bytes: decimal with an optional K/M/G/T/P/E suffix (binary; "iB" or "B" may follow), or 0x hex. */
-static bool parse_size(const char *s, uint64_t *v)
+/* Bytes: decimal with an optional K/M/G/T/P/E suffix (binary; "iB" or "B" may follow), or 0x hex.
+ * The one size syntax of cmasim: traces, scenario files and the command line (cmasim.h). */
+bool sim_parse_size(const char *s, uint64_t *v)
 {
     if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
         return parse_uint(s, 16, v);
@@ -545,7 +546,7 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
             uint64_t size;
             if (c->have_memory || c->m.nr_ranges)
                 return fail(c, "machine: memory= given twice or together with range=");
-            if (!parse_size(val, &size) || size == 0)
+            if (!sim_parse_size(val, &size) || size == 0)
                 return fail(c, "machine: bad memory size '%s' (expected e.g. 2G)", show(val, b));
             c->m.ranges[0] = (struct sim_range){0, size};
             c->m.nr_ranges = 1;
@@ -553,8 +554,8 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
         } else if (strcmp(key, "range") == 0 || strcmp(key, "reserved") == 0) {
             bool res = key[0] == 'r' && key[2] == 's';
             struct sim_range r;
-            if (split_commas(val, part, 2) != 2 || !parse_size(part[0], &r.base) ||
-                !parse_size(part[1], &r.size) || r.size == 0)
+            if (split_commas(val, part, 2) != 2 || !sim_parse_size(part[0], &r.base) ||
+                !sim_parse_size(part[1], &r.size) || r.size == 0)
                 return fail(c, "machine: bad %s (expected %s=BASE,SIZE e.g. %s=0x80000000,1G)", key,
                             key, key);
             if (r.base > UINT64_MAX - r.size)
@@ -568,8 +569,8 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
         } else if (strcmp(key, "area") == 0) {
             int np = split_commas(val, part, 3);
             struct sim_area a = {.base = 0};
-            if (np < 2 || !parse_size(part[1], &a.size) || a.size == 0 ||
-                (np == 3 && !parse_size(part[2], &a.base)))
+            if (np < 2 || !sim_parse_size(part[1], &a.size) || a.size == 0 ||
+                (np == 3 && !sim_parse_size(part[2], &a.base)))
                 return fail(c, "machine: bad area (expected area=NAME,SIZE[,BASE] e.g. "
                                "area=camera,64M)");
             if (check_area_name(c, part[0]) != 0)
@@ -591,7 +592,7 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
             cmdline_area_names(c, val);
         } else if (strcmp(key, "page_size") == 0) {
             uint64_t ps;
-            if (!parse_size(val, &ps) || ps < 4096 || ps > (1u << 20) || (ps & (ps - 1)))
+            if (!sim_parse_size(val, &ps) || ps < 4096 || ps > (1u << 20) || (ps & (ps - 1)))
                 return fail(c, "machine: bad page_size '%s' (a power of two, 4K..1M)", show(val, b));
             unsigned sh = 0;
             while ((1ull << sh) < ps)
@@ -791,7 +792,7 @@ static int native_event(struct ctx *c, char **tok, int ntok, struct sim_machine 
         } else if (op == SIM_OP_CMA_ALLOC && strcmp(key, "size") == 0) {
             if (have_size)
                 return fail(c, "cma_alloc: size given twice");
-            if (!parse_size(val, &size) || size == 0)
+            if (!sim_parse_size(val, &size) || size == 0)
                 return fail(c, "cma_alloc: bad size '%s' (bytes, e.g. 8M)", show(val, b));
             have_size = true;
         } else if (op == SIM_OP_CMA_ALLOC && strcmp(key, "align") == 0) {
