@@ -12,33 +12,6 @@
 
 #include <unistd.h>
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0, got;
-    do {
-        if (n + 65536 + 1 > cap) {
-            cap = cap * 2 + 65536 + 1;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, 65536, f);
-        n += got;
-    } while (got > 0);
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static void tmp_name(char *b, size_t n, const char *tag)
 {
     const char *dir = getenv("TMPDIR");
@@ -182,7 +155,7 @@ static void test_small_report(void)
     tmp_name(path, sizeof path, "small");
     ASSERT_EQ(report_html(path, &rep), 0);
     size_t len;
-    char *html = slurp(path, &len);
+    char *html = test_read_file(path, &len);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     EXPECT_TRUE(strstr(html, "<svg") != NULL);
@@ -218,7 +191,7 @@ static void test_empty_results(void)
     tmp_name(path, sizeof path, "empty");
     ASSERT_EQ(report_html(path, &rep), 0);
     size_t len;
-    char *html = slurp(path, &len);
+    char *html = test_read_file(path, &len);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     EXPECT_TRUE(strstr(html, "No device allocations.") != NULL);
@@ -244,7 +217,7 @@ static void test_worst_case_size(void)
     tmp_name(path, sizeof path, "big");
     ASSERT_EQ(report_html(path, &rep), 0);
     size_t len;
-    char *html = slurp(path, &len);
+    char *html = test_read_file(path, &len);
     ASSERT_TRUE(html != NULL);
     if (test_verbose)
         printf("worst-case report: %zu bytes\n", len);
@@ -274,7 +247,7 @@ static void test_demo(void)
     tmp_name(path, sizeof path, "demo");
     ASSERT_EQ(report_html(out && *out ? out : path, &rep), 0);
     size_t len;
-    char *html = slurp(out && *out ? out : path, &len);
+    char *html = test_read_file(out && *out ? out : path, &len);
     ASSERT_TRUE(html != NULL);
     EXPECT_LT(len, 3u << 20);
     EXPECT_TRUE(strstr(html, "neighbouring pageblocks") == NULL); /* structured maps need no merging */

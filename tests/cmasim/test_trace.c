@@ -564,34 +564,6 @@ static void test_push_and_append(void)
     EXPECT_TRUE(t.ev == NULL && t.n == 0 && t.cap == 0 && t.max_id == 0);
 }
 
-/* ---- fuzz ----------------------------------------------------------------------------------------- */
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0, got;
-    do {
-        if (n + 4096 > cap) {
-            cap = cap * 2 + 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, 4096, f);
-        n += got;
-    } while (got > 0);
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 /* The one size syntax (traces, scenario files, --mem): every documented form, and what is refused. */
 static void test_sizes(void)
 {
@@ -619,6 +591,8 @@ static void test_sizes(void)
             test_fail_(__FILE__, __LINE__, "size \"%s\" accepted as %" PRIu64, bad[i], v);
     }
 }
+
+/* ---- fuzz ----------------------------------------------------------------------------------------- */
 
 static void fuzz_one(const char *data, size_t len, enum sim_trace_format fmt)
 {
@@ -654,7 +628,7 @@ static void test_fuzz(void)
     char *src[2];
     size_t srclen[2];
     for (int i = 0; i < 2; i++) {
-        src[i] = slurp(files[i], &srclen[i]);
+        src[i] = test_read_file(files[i], &srclen[i]);
         ASSERT_TRUE(src[i] != NULL);
     }
     static const char alphabet[] = "0123456789abcdefx=:.,# \t\n[]-_\"|()+msuGMK"

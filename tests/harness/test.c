@@ -139,6 +139,33 @@ struct cma_mm *test_mm_simple(uint64_t base, uint64_t bytes, void (*tweak)(struc
     return test_mm_boot(tweak, boot_simple, &l);
 }
 
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0, got;
+    do {
+        if (n + 65536 + 1 > cap) {
+            cap = cap * 2 + 65536 + 1;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, 65536, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 void test_mm_finish(struct cma_mm *mm)
 {
     if (!mm)

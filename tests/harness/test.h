@@ -125,6 +125,9 @@ struct cma_mm *test_mm_boot(void (*tweak)(struct cma_mm_config *),
                             int (*boot)(struct cma_mm *, const void *), const void *arg);
 /* test_mm_boot with `bytes` of memory at base `base`. */
 struct cma_mm *test_mm_simple(uint64_t base, uint64_t bytes, void (*tweak)(struct cma_mm_config *));
+/* The whole file at path, NUL-terminated (*len excludes the NUL); NULL if it cannot be read. The
+ * caller frees it. */
+char *test_read_file(const char *path, size_t *len);
 /* Frees nothing: checks the invariants, drains caches and destroys; records failures. */
 void test_mm_finish(struct cma_mm *mm);
 
