@@ -121,10 +121,12 @@ SCN
 6|background swap 0.1|unknown background class
 6|background kernel 0.1 clean=50|clean= applies to pagecache only
 6|background pagecache 0.5 order=12|order above
+6|background pagecache 0.5 churn|expected key=value, got 'churn'
 7|device cam area=nope sizes=4M every=1s hold=1s|no CMA area named 'nope'
 7|device cam area=cam sizes=4Q every=1s hold=1s|is not a size
 7|device cam area=cam sizes=4M every=1s|needs every= and hold=
 7|device cam area=cam sizes=4M every=1s hold=1s colour=red|unknown device option
+7|device cam area=cam sizes=4M every=1s hold=1s oops|expected key=value, got 'oops'
 1|cmdline cma=64Mx|cmdline "cma=64Mx" refused
 CASES
     # whole-file errors name the file
@@ -142,6 +144,8 @@ CASES
     expect 2 "usage:" -- "$bin"
     printf '0 alloc id=1 order=0\n1ms free id=1\n' >"$tmp/nomachine.trace"
     expect 2 "does not describe the machine" -- "$bin" replay "$tmp/nomachine.trace" --format native
+    expect 2 "bad --mem '0'" -- "$bin" replay "$tmp/nomachine.trace" --mem 0
+    expect 2 "bad --mem '64Q'" -- "$bin" replay "$tmp/nomachine.trace" --mem 64Q
     expect 0 "" -- "$bin" replay "$tmp/nomachine.trace" --mem 64M --cmdline "cma=16M" --csv
     grep -q "^strategy,.*,events_replayed,events_skipped$" "$tmp/out" || fail "replay CSV header"
     expect 0 "" -- "$bin" --help

@@ -314,6 +314,18 @@ static int probe_machine(struct parser *p, struct sim_machine *m, struct gen_par
 
 /* ---- the parser ---------------------------------------------------------------------------------- */
 
+/* Splits a "key=value" word in place; perr (and -1) when there is no '='. */
+static int split_option(struct parser *p, char *word, const char **k, char **v)
+{
+    char *eq = strchr(word, '=');
+    if (!eq)
+        return perr(p, "expected key=value, got '%s'", word);
+    *eq = '\0';
+    *k = word;
+    *v = eq + 1;
+    return 0;
+}
+
 static int parse_background(struct parser *p, struct gen_params *g, char **w, unsigned n)
 {
     if (n < 3)
@@ -334,11 +346,10 @@ static int parse_background(struct parser *p, struct gen_params *g, char **w, un
         return perr(p, "share '%s' must be a fraction of memory: 0.45 or 45%%", w[2]);
     b->flip = 0.02;
     for (unsigned i = 3; i < n; i++) {
-        char *eq = strchr(w[i], '=');
-        if (!eq)
-            return perr(p, "expected key=value, got '%s'", w[i]);
-        *eq = '\0';
-        const char *k = w[i], *v = eq + 1;
+        const char *k;
+        char *v;
+        if (split_option(p, w[i], &k, &v))
+            return -1;
         if (!strcmp(k, "order")) {
             unsigned long long lo, hi;
             char *dash = strchr(v, '-');
@@ -389,13 +400,11 @@ static int parse_device(struct parser *p, struct gen_params *g, char **w, unsign
     name_copy(d->name, sizeof d->name, w[1]);
     bool have_every = false, have_hold = false;
     for (unsigned i = 2; i < n; i++) {
-        char *eq = strchr(w[i], '=');
-        if (!eq)
-            return perr(p, "expected key=value, got '%s'", w[i]);
-        *eq = '\0';
-        const char *k = w[i];
-        char *v = eq + 1;
+        const char *k;
+        char *v;
         unsigned long long u;
+        if (split_option(p, w[i], &k, &v))
+            return -1;
         if (!strcmp(k, "area")) {
             if (strlen(v) >= sizeof d->area)
                 return perr(p, "area name too long");
