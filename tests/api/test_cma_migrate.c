@@ -29,6 +29,9 @@
  *                            and go back into the isolated pageblocks pageblock by pageblock when
  *                            the attempt fails (-EBUSY); nothing lost, the area whole again; then
  *                            it succeeds
+ *   targets_smallest_first   migration targets come from the smallest free blocks first, as single
+ *                            allocations would take them: eight scattered free pages outside the
+ *                            area are used before a free 32-page block is split
  *   putback_on_no_target     memory full: -ENOMEM, putback called, nothing lost; succeeds after
  *                            room is made
  */
@@ -403,6 +406,53 @@ static void big_blocks_unclaimed(void)
     test_mm_finish(m.mm);
 }
 
+static struct owner *owner_at(cma_pfn_t pfn)
+{
+    for (size_t i = 0; i < W.n; i++)
+        if (W.o[i].pfn == pfn)
+            return &W.o[i];
+    return NULL;
+}
+
+static void targets_smallest_first(void)
+{
+    struct mach m;
+    ASSERT_TRUE(mach_make(&m, 32 * MiB, 8 * MiB, 16 * MiB, CMA_BACKING_HOST, 0));
+    world_init(&m, 0x88);
+    int r;
+    while ((r = owner_alloc(0, &ops_full, false, NULL)) == 0)
+        ;
+    ASSERT_ERR(r, -CMA_ENOMEM);
+    /* outside the area: eight single free pages (their buddies stay owned), and a free block of 32 */
+    cma_pfn_t singles[8];
+    for (unsigned k = 0; k < 8; k++) {
+        singles[k] = 64 * k + 7;
+        struct owner *o = owner_at(singles[k]);
+        ASSERT_TRUE(o != NULL && !in_area(&m, singles[k]));
+        owner_free(o);
+    }
+    for (cma_pfn_t p = 1024; p < 1056; p++) {
+        struct owner *o = owner_at(p);
+        ASSERT_TRUE(o != NULL);
+        owner_free(o);
+    }
+    ASSERT_OK(cma_drain_cpu_caches(m.mm));
+    EXPECT_UEQ(mstats(m.mm).nr_free_total, 8 + 32);
+    cma_pfn_t pfn;
+    ASSERT_OK(cma_alloc(m.area, 16, 0, &pfn));
+    EXPECT_UEQ(astats(m.area).pages_migrated, 16);
+    for (unsigned k = 0; k < 8; k++)
+        if (!owner_at(singles[k]))
+            test_fail_(__FILE__, __LINE__, "single free page %#" PRIx64 " not used as a target (a larger "
+                       "block was split first)", singles[k]);
+    EXPECT_UEQ(mstats(m.mm).nr_free_total, 32 - 8);
+    world_verify(pfn, pfn + 16, 16);
+    EXPECT_OK(cma_release(m.area, pfn, 16));
+    world_free_all();
+    world_fini();
+    test_mm_finish(m.mm);
+}
+
 static void putback_on_no_target(void)
 {
     struct mach m;
@@ -448,5 +498,6 @@ int main(int argc, char **argv)
     return test_main(argc, argv, TEST(whole_area_full_memory), TEST(release_and_realloc),
                      TEST(discard_default), TEST(discard_linux), TEST(discard_disabled),
                      TEST(isolate_refusal), TEST(putback_on_migrate_fail),
-                     TEST(big_blocks_unclaimed), TEST(putback_on_no_target));
+                     TEST(big_blocks_unclaimed), TEST(targets_smallest_first),
+                     TEST(putback_on_no_target));
 }
