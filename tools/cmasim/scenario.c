@@ -346,8 +346,8 @@ static int parse_background(struct parser *p, struct gen_params *g, char **w, un
         return perr(p, "share '%s' must be a fraction of memory: 0.45 or 45%%", w[2]);
     b->flip = 0.02;
     for (unsigned i = 3; i < n; i++) {
-        const char *k;
-        char *v;
+        const char *k = NULL;
+        char *v = NULL;
         if (split_option(p, w[i], &k, &v))
             return -1;
         if (!strcmp(k, "order")) {
@@ -400,8 +400,8 @@ static int parse_device(struct parser *p, struct gen_params *g, char **w, unsign
     name_copy(d->name, sizeof d->name, w[1]);
     bool have_every = false, have_hold = false;
     for (unsigned i = 2; i < n; i++) {
-        const char *k;
-        char *v;
+        const char *k = NULL;
+        char *v = NULL;
         unsigned long long u;
         if (split_option(p, w[i], &k, &v))
             return -1;
