@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Thin wrapper over CMake. `make` builds (release), `make test` builds and runs every test,
 # `make demo` runs cmasim's phone-camera comparison, `make bench` the benchmarks, `make asan` /
 # `make tsan` the tests under sanitizers. Build trees live in build/<flavour>.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/bench.h - the few helpers the benchmarks share: a monotonic nanosecond clock, a compiler
  * barrier, a min-of-N runner and ratio printing.

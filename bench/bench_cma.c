@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/bench_cma.c - the CMA allocation benchmark (`make bench`; never a timed test).
  *

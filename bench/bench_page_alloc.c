@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/bench_page_alloc.c - the page allocator benchmark (`make bench`; never a timed test).
  *

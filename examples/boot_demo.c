@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * boot_demo - boots a 1 GiB machine with a memory hole and a reserved range, runs a mixed
  * allocation workload and prints what the allocator looks like: /proc/buddyinfo,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs what the build needs on a fresh Debian machine (as root), or says what is missing.
 #   deps.sh build  - compiler, cmake
 #   deps.sh bench  - jemalloc and mimalloc for the same-run baselines (optional: skipped peers are named)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c - the invariant checker: recomputes everything from the memory map and the lists and names
  * the first broken invariant. Used by tests (every state-changing test ends with it), the stress

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cma.c - CMA areas: declaration at boot, activation at online, cma_alloc / cma_release /
  * cma_alloc_bulk, per-area counters and the debug dump.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmdline.c - CMA areas from a kernel-style command line: Linux's `cma=` (the default area) plus a
  * named-list extension, parsed by one small cursor and one number parser shared by every entry.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * contig.c - alloc_contig_range and friends: clearing and taking an exact range of pages.
  *

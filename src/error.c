@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c - the one error table: cma_strerror() and cma_err_name() generated from CMA_ERRNO_MAP,
  * plus the version string and the assertion failure handler.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * host.c - the host layer: resolves the user's cma_host hooks, filling every missing one with the
  * built-in POSIX default, and the slow path of the built-in spinlock.

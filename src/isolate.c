@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * isolate.c - pageblock isolation: making the free pages of a range invisible to every allocator
  * while its pages in use are migrated away, and undoing it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memblock.c - the boot-time region allocator: which byte ranges are memory, which of them are
  * reserved, and first-fit placement of early allocations in what is left.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * migrate.c - movable pages: owner registration, clean marks, short-term references, long-term pins,
  * and the migration of one allocated block.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mm.c - the machine: configuration, create/destroy, the boot-phase memblock wrappers, and
  * cma_mm_online(), which turns memblock regions into the memory map and hands every unreserved page

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * page_alloc.c - the buddy allocator: free lists, split and merge, the removal state machine with
  * CMA-first balancing and the claim / steal fallback, and the public cma_alloc_pages/cma_free_pages.

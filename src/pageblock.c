@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pageblock.c - migrate-type labels of pageblocks.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pcp.c - per-CPU caches of free blocks of orders 0..CMA_PCP_MAX_ORDER in front of the zone lock.
  *

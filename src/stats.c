@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c - counters and /proc-style text dumps of one machine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cma/base.h - types, error codes, version and host hooks shared by every part of the libcma API.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cma/cma.h - the whole libcma API.
  *

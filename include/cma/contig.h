@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cma/contig.h - movable pages and migration, contiguous ranges, and CMA areas.
  *

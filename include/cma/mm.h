@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cma/mm.h - one machine's physical memory: configuration, boot-time regions (memblock), onlining,
  * and the buddy page allocator.

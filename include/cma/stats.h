@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cma/stats.h - introspection: counters, /proc-style dumps and the invariant checker.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal/internal.h - the map of libcma: cross-file functions grouped by the file that defines
  * them, plus the small inline helpers every module uses (locks, pfn <-> memmap lookups).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal/pcp_inline.h - the per-CPU cache fast paths, inlined into cma_alloc_pages and
  * cma_free_pages (pcp.c holds the slow paths and the design notes). Everything here runs with the

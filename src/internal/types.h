@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal/types.h - every internal data structure of libcma, with the invariants each one keeps.
  *

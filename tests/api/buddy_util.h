@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/api/buddy_util.h - public-API helpers shared by the buddy API test and the stress tests
  * (included as "buddy_util.h" from tests/api and "../api/buddy_util.h" from tests/stress).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/api/cma_world.h - the shared fixture of the CMA API tests (public headers only): a machine
  * with one CMA area, a world of owners whose movable ops record every callback (with optional

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/api/test_buddy_api.c - the public contract of machine creation, onlining and the buddy page
  * allocator, through <cma/cma.h> only:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/api/test_cma_busy.c - "A pinned or unmovable page in the way: the allocation lands
  * elsewhere, or returns -EBUSY with every pageblock back to CMA and no page lost."

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/api/test_cma_contig.c - contiguous ranges outside CMA areas (cma_alloc_contig_range,
  * cma_free_contig_range, cma_alloc_contig_pages) and where unmovable allocations may land.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/api/test_cma_migrate.c - migration of movable pages out of a CMA area, through <cma/cma.h>.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/api/test_cma_policy.c - CMA_POLICY_LINUX vs CMA_POLICY_DEFAULT on the same layouts, the
  * error contract of cma_alloc / cma_release, and cma_alloc_bulk. Through <cma/cma.h> only.

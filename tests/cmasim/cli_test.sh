@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cli_test.sh - cmasim's command-line tests (registered by tests/cmasim/CMakeLists.txt).
 #
 #   cli_test.sh CMASIM run-json NAME       `run NAME --quick --seed 1 --json` exits 0, the JSON parses

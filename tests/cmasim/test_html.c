@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/cmasim/test_html.c - the HTML report (tools/cmasim/html.c, compiled in directly) on fake
  * results: a self-contained page (doctype, inline SVG, every strategy named, no external resource),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/cmasim/test_trace.c - cmasim's trace parsers (tools/cmasim/trace.c, compiled in directly):
  * golden native and ftrace traces with their expected event counts, the exact "file:line: what"

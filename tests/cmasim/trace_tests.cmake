@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cmasim/trace_tests.cmake - tests of cmasim's trace parsers and HTML report. They compile
 # tools/cmasim/trace.c and tools/cmasim/html.c directly (no engine, no main), so they can be included
 # from tests/cmasim/CMakeLists.txt with:

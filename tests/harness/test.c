@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/harness/test.c - runner, failure reporting, seeded randomness and machine helpers.
  */

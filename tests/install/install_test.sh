@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/install/install_test.sh BUILD_DIR SOURCE_DIR
 # Installs the build into a temporary prefix and builds a consumer twice: with pkg-config
 # (`pkg-config --cflags --libs libcma`) and with CMake (`find_package(cma)` + `cma::cma`). Both must

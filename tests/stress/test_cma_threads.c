@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/stress/test_cma_threads.c - "Threads allocating and freeing movable pages while other threads
  * loop cma_alloc/cma_release on two areas, clean under TSan."

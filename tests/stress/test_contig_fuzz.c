@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/stress/test_contig_fuzz.c - seeded randomized contiguous allocation against a shadow of
  * every page's owner, through the public API only.

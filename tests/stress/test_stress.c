@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/stress/test_stress.c - seeded randomized stress of the buddy allocator against a shadow model,
  * through the public API only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/stress/test_threads.c - the buddy allocator and its per-CPU caches under real concurrency,
  * through the public API only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/test_buddy.c - split and merge in the buddy allocator (reference §2.5, §3.3, §3.4):
  *   - a split keeps the lower half and releases the upper halves (descending orders, list heads), so

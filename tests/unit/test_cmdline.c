@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/test_cmdline.c - cma= command-line parsing (src/cmdline.c): a table of valid command
  * lines declared on a fresh 8 GiB machine (placement checked per area, memblock left with exactly the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dump_format.c - the text formats of cma_mm_dump (buddyinfo, pagetypeinfo, vmstat, pageblock
  * map), their agreement with cma_mm_get_stats, and the snprintf contract.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/test_fallback.c - the buddy allocator's fallback decisions (reference §2.4-2.6), case by
  * case, on small machines whose free memory is arranged exactly:

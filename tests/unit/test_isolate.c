@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/test_isolate.c - pageblock isolation (cma__isolate_range / cma__undo_isolate_range)
  * against the per-CPU caches and the buddy lists, looked at from the inside.

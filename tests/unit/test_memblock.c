@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/test_memblock.c - the boot-time region allocator (src/memblock.c) in isolation:
  * merging, error codes, splitting, placement (top-down / bottom-up, alignment, windows), array growth

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/unit_util.h - looking at the buddy lists from the inside, shared by the unit tests of
  * the page allocator (test_buddy.c, test_fallback.c). Callers hold mm->lock or own the machine alone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * builtin.h - the built-in scenario files, compiled into cmasim.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmasim.h - the simulator's data model, shared by its modules. cmasim uses only libcma's public
  * API (<cma/cma.h>): it drives the real library on a simulated machine.

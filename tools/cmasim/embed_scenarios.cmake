@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # embed_scenarios.cmake - turns scenarios/*.scn into builtin_scenarios.c (string literals), so the
 # cmasim binary carries its built-in scenarios and works without the source tree.
 # Usage: cmake -DOUT=<file.c> -DIN="<a.scn;b.scn>" -P embed_scenarios.cmake

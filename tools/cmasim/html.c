@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * html.c - the HTML report: one self-contained file (inline CSS and SVG, no script, no external
  * resource) with the machine, the results table and three pictures: the pageblock map of every

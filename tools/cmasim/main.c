@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - cmasim's command line: run a scenario or replay a trace against every strategy, print the
  * results, exit with a documented code (cmasim.h).

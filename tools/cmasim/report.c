@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * report.c - the results side by side: a terminal table (strategies as columns, metrics as rows, in
  * human units), one JSON document, or CSV (a header and one row per strategy) for scripts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scenario.c - the scenario file format, the built-in scenarios, and the seeded workload generator.
  *

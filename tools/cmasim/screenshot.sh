@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tools/cmasim/screenshot.sh REPORT.html OUT.png [WIDTH,HEIGHT]
 #
 # Takes a screenshot of a cmasim HTML report with headless Chromium (Debian's `chromium`; installed

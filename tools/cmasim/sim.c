@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.c - the engine: one fresh machine per strategy, built and driven through libcma's public API
  * only, replaying one list of workload events and measuring what each strategy costs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace.c - trace parsers: cmasim's native line format and Linux ftrace text.
  *
