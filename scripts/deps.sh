@@ -3,6 +3,7 @@
 # Installs what the build needs on a fresh Debian machine (as root), or says what is missing.
 #   deps.sh build  - compiler, cmake
 #   deps.sh bench  - jemalloc and mimalloc for the same-run baselines (optional: skipped peers are named)
+#   deps.sh clang  - clang, for the clang builds of CI and the sanitizer runtimes it links
 set -u
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -34,6 +35,13 @@ bench)
     if [ -n "$need" ]; then
         echo "deps: installing$need for the benchmark baselines" >&2
         apt_install $need || echo "deps: could not install$need; the benchmark will say which peer it skips" >&2
+    fi
+    ;;
+clang)
+    have clang || need="$need clang"
+    if [ -n "$need" ]; then
+        echo "deps: installing$need" >&2
+        apt_install $need || { echo "deps: cannot install$need (need root and apt-get)" >&2; exit 1; }
     fi
     ;;
 esac
