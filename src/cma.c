@@ -95,6 +95,10 @@ static uint64_t find_zero_area(const uint64_t *map, uint64_t size, uint64_t star
 
 /* ---- declaration and activation -------------------------------------------------------------- */
 
+/* Pages found busy during one cma_alloc call: windows containing one are not tried again. The
+ * array (area->busy) is allocated before the area's first allocation takes its locks and kept. */
+#define BUSY_MAX 4096
+
 static uint64_t min_alignment(const struct cma_mm *mm)
 {
     unsigned o = mm->pb_order > mm->max_order ? mm->pb_order : mm->max_order;
@@ -128,81 +132,114 @@ static int place_dynamic_locked(struct cma_mm *mm, uint64_t size, uint64_t align
     return cma__memblock_alloc_range(&mm->mb, size, align, 0, limit, basep);
 }
 
-static int declare_locked(struct cma_mm *mm, const char *name, uint64_t size, cma_phys_t base,
-                          cma_phys_t limit, uint64_t alignment, unsigned order_per_bit,
-                          struct cma_area **areap)
+/* A declaration checked and rounded under mm->lock: the area's memory is then allocated with the lock
+ * dropped (the host's allocator is never called under a libcma lock) and the plan checked again. */
+struct declare_plan {
+    char name[CMA_AREA_NAME_MAX + 1];
+    uint64_t size, align, pages;
+    cma_phys_t limit;
+};
+
+static int declare_plan_locked(const struct cma_mm *mm, const char *name, uint64_t size,
+                               cma_phys_t base, cma_phys_t limit, uint64_t alignment,
+                               unsigned order_per_bit, struct declare_plan *p)
 {
-    char defname[16];
     int r;
-    if (mm->online)
-        return -CMA_EPERM;
     if (mm->nr_areas == CMA_MAX_AREAS)
         return -CMA_ENOSPC;
     if (!name || !*name) {
-        snprintf(defname, sizeof defname, "cma%u", mm->nr_areas);
-        name = defname;
+        snprintf(p->name, sizeof p->name, "cma%u", mm->nr_areas);
+        name = p->name;
     }
     if ((r = check_name(mm, name)))
         return r;
+    if (name != p->name)
+        memcpy(p->name, name, strlen(name) + 1);
     if (!size || (alignment && !cma__is_pow2(alignment)) || order_per_bit > 30)
         return -CMA_EINVAL;
-    uint64_t align = alignment > min_alignment(mm) ? alignment : min_alignment(mm);
-    if (base & (align - 1))
+    p->align = alignment > min_alignment(mm) ? alignment : min_alignment(mm);
+    if (base & (p->align - 1))
         return -CMA_EINVAL;
-    if (size > UINT64_MAX - align)
+    if (size > UINT64_MAX - p->align)
         return -CMA_EINVAL;
-    size = (size + align - 1) & ~(align - 1);
-    limit &= ~(align - 1);
-    uint64_t pages = size >> mm->page_shift;
-    if (pages & ((1ull << order_per_bit) - 1))
+    p->size = (size + p->align - 1) & ~(p->align - 1);
+    p->limit = limit & ~(p->align - 1);
+    p->pages = p->size >> mm->page_shift;
+    if (p->pages & ((1ull << order_per_bit) - 1))
         return -CMA_EINVAL;
+    return 0;
+}
+
+static uint64_t bitmap_bytes(const struct cma_area *a) { return (a->nbits + 63) / 64 * 8; }
+
+/* An area's struct, bitmap and locks (no lock held); area_delete undoes it. */
+static int area_new(struct cma_mm *mm, uint64_t pages, unsigned order_per_bit, struct cma_area **ap)
+{
+    struct cma_area *a = cma__host_alloc(&mm->host, sizeof *a);
+    int r = -CMA_ENOMEM;
+    *ap = NULL;
+    if (!a)
+        return r;
+    a->mm = mm;
+    a->nbits = pages >> order_per_bit;
+    a->bitmap = cma__host_alloc(&mm->host, bitmap_bytes(a));
+    if (!a->bitmap || (r = cma__lock_init(&mm->host, &a->lock))) {
+        cma__host_free(&mm->host, a->bitmap, bitmap_bytes(a));
+        cma__host_free(&mm->host, a, sizeof *a);
+        return r;
+    }
+    if ((r = cma__lock_init(&mm->host, &a->alloc_lock))) {
+        cma__lock_fini(&mm->host, &a->lock);
+        cma__host_free(&mm->host, a->bitmap, bitmap_bytes(a));
+        cma__host_free(&mm->host, a, sizeof *a);
+        return r;
+    }
+    *ap = a;
+    return 0;
+}
+
+static void area_delete(struct cma_mm *mm, struct cma_area *a)
+{
+    cma__lock_fini(&mm->host, &a->lock);
+    cma__lock_fini(&mm->host, &a->alloc_lock);
+    cma__host_free(&mm->host, atomic_load_explicit(&a->busy, memory_order_relaxed),
+                   BUSY_MAX * sizeof(cma_pfn_t));
+    cma__host_free(&mm->host, a->bitmap, bitmap_bytes(a));
+    cma__host_free(&mm->host, a, sizeof *a);
+}
+
+/* Places the planned area (fixed at base, or found below the limit) and installs a. */
+static int declare_commit_locked(struct cma_mm *mm, const struct declare_plan *p, cma_phys_t base,
+                                 unsigned order_per_bit, struct cma_area *a)
+{
     const struct cma_mb_type *mem = &mm->mb.memory;
+    cma_phys_t limit = p->limit;
+    int r;
     if (!mem->cnt)
         return -CMA_ENOMEM;
     cma_phys_t dram_end = mem->regions[mem->cnt - 1].base + mem->regions[mem->cnt - 1].size;
     if (!limit || limit > dram_end)
         limit = dram_end;
     if (base) {
-        if (base + size < base || base + size > limit || !cma__memblock_is_memory(&mm->mb, base, size))
+        if (base + p->size < base || base + p->size > limit ||
+            !cma__memblock_is_memory(&mm->mb, base, p->size))
             return -CMA_EINVAL;
-        if (cma__memblock_is_reserved(&mm->mb, base, size))
+        if (cma__memblock_is_reserved(&mm->mb, base, p->size))
             return -CMA_EBUSY;
-        if ((r = cma__memblock_reserve(&mm->mb, base, size)))
+        if ((r = cma__memblock_reserve(&mm->mb, base, p->size)))
             return r;
-    } else if ((r = place_dynamic_locked(mm, size, align, limit, &base))) {
+    } else if ((r = place_dynamic_locked(mm, p->size, p->align, limit, &base))) {
         return r == -CMA_EINVAL ? -CMA_ENOMEM : r;
     }
-
-    struct cma_area *a = cma__host_alloc(&mm->host, sizeof *a);
-    uint64_t nbits = pages >> order_per_bit, words = (nbits + 63) / 64;
-    uint64_t *bitmap = a ? cma__host_alloc(&mm->host, words * 8) : NULL;
-    if (!bitmap) {
-        cma__host_free(&mm->host, a, sizeof *a);
-        (void)cma__memblock_free(&mm->mb, base, size);
-        return -CMA_ENOMEM;
-    }
-    a->mm = mm;
-    snprintf(a->name, sizeof a->name, "%s", name);
+    memcpy(a->name, p->name, sizeof a->name);
     a->base_pfn = base >> mm->page_shift;
-    a->count = pages;
+    a->count = p->pages;
     a->order_per_bit = order_per_bit;
-    a->nbits = nbits;
-    a->bitmap = bitmap;
-    a->available = pages;
+    a->available = p->pages;
     a->policy = CMA_POLICY_DEFAULT;
     a->discard = true;
-    if ((r = cma__lock_init(&mm->host, &a->lock)) || (r = cma__lock_init(&mm->host, &a->alloc_lock))) {
-        cma__host_free(&mm->host, bitmap, words * 8);
-        cma__host_free(&mm->host, a, sizeof *a);
-        (void)cma__memblock_free(&mm->mb, base, size);
-        return r;
-    }
     mm->areas[mm->nr_areas++] = a;
-    mm->metadata_bytes += sizeof *a + words * 8;
-    if (areap)
-        *areap = a;
-    cma__log(&mm->host, CMA_LOG_INFO, "cma: Reserved %llu MiB at 0x%llx for %s",
-             (unsigned long long)(size >> 20), (unsigned long long)base, a->name);
+    mm->metadata_bytes += sizeof *a + bitmap_bytes(a);
     return 0;
 }
 
@@ -210,13 +247,36 @@ int cma_declare_contiguous(struct cma_mm *mm, const char *name, uint64_t size, c
                            cma_phys_t limit, uint64_t alignment, unsigned order_per_bit,
                            struct cma_area **areap)
 {
+    struct declare_plan plan;
+    struct cma_area *a = NULL;
     int r;
     if (!mm)
         return -CMA_EINVAL;
-    cma__mm_lock(mm);
-    r = declare_locked(mm, name, size, base, limit, alignment, order_per_bit, areap);
-    cma__mm_unlock(mm);
-    return r;
+    for (;;) {
+        if ((r = cma__mm_lock_boot(mm)))
+            break;
+        r = declare_plan_locked(mm, name, size, base, limit, alignment, order_per_bit, &plan);
+        if (!r && a) { /* a was sized from these same arguments */
+            cma_assert_internal(a->nbits == plan.pages >> order_per_bit);
+            r = declare_commit_locked(mm, &plan, base, order_per_bit, a);
+            cma__mm_unlock(mm);
+            break;
+        }
+        cma__mm_unlock(mm);
+        if (r || (r = area_new(mm, plan.pages, order_per_bit, &a)))
+            break;
+    }
+    if (r) {
+        if (a)
+            area_delete(mm, a);
+        return r;
+    }
+    if (areap)
+        *areap = a;
+    cma__log(&mm->host, CMA_LOG_INFO, "cma: Reserved %llu MiB at 0x%llx for %s",
+             (unsigned long long)(plan.size >> 20),
+             (unsigned long long)(a->base_pfn << mm->page_shift), a->name);
+    return 0;
 }
 
 bool cma__pfn_in_area(const struct cma_mm *mm, cma_pfn_t pfn)
@@ -247,11 +307,7 @@ void cma__areas_activate_locked(struct cma_mm *mm)
 void cma__areas_fini(struct cma_mm *mm)
 {
     for (unsigned i = 0; i < mm->nr_areas; i++) {
-        struct cma_area *a = mm->areas[i];
-        cma__lock_fini(&mm->host, &a->lock);
-        cma__lock_fini(&mm->host, &a->alloc_lock);
-        cma__host_free(&mm->host, a->bitmap, (a->nbits + 63) / 64 * 8);
-        cma__host_free(&mm->host, a, sizeof *a);
+        area_delete(mm, mm->areas[i]);
         mm->areas[i] = NULL;
     }
     mm->nr_areas = 0;
@@ -411,8 +467,6 @@ static int alloc_linux(struct alloc_ctx *c)
     }
 }
 
-/* Pages found busy during one cma_alloc call: windows containing one are not tried again. */
-#define BUSY_MAX 4096
 struct busy_set {
     cma_pfn_t *pfn; /* from the host on the first failure; NULL until then */
     unsigned n;
@@ -508,8 +562,6 @@ static int alloc_default_learn(struct alloc_ctx *c, struct busy_set *bs)
         ret = r;
         a->retries++;
         cma_pfn_t wfrom = bit_pfn(a, best);
-        if (!bs->pfn)
-            bs->pfn = cma__host_alloc(&mm->host, BUSY_MAX * sizeof *bs->pfn);
         if (busy_learn(bs, &c->req, wfrom, wfrom + c->count))
             start = c->start_bit;
         else
@@ -519,10 +571,21 @@ static int alloc_default_learn(struct alloc_ctx *c, struct busy_set *bs)
 
 static int alloc_default(struct alloc_ctx *c)
 {
-    struct busy_set busy = {.pfn = NULL, .n = 0};
-    int r = alloc_default_learn(c, &busy);
-    cma__host_free(&c->area->mm->host, busy.pfn, BUSY_MAX * sizeof *busy.pfn);
-    return r;
+    struct busy_set busy = {.pfn = atomic_load_explicit(&c->area->busy, memory_order_acquire), .n = 0};
+    return alloc_default_learn(c, &busy);
+}
+
+/* The area's busy-page array, allocated on its first allocation with no lock held (kept until the
+ * machine is destroyed); without memory for it, failed windows are simply not remembered. */
+static void area_busy_prepare(struct cma_area *a)
+{
+    cma_pfn_t *none = NULL, *p;
+    if (atomic_load_explicit(&a->busy, memory_order_acquire))
+        return;
+    p = cma__host_alloc(&a->mm->host, BUSY_MAX * sizeof *p);
+    if (p && !atomic_compare_exchange_strong_explicit(&a->busy, &none, p, memory_order_acq_rel,
+                                                      memory_order_acquire))
+        cma__host_free(&a->mm->host, p, BUSY_MAX * sizeof *p); /* another caller's came first */
 }
 
 static unsigned log2_bucket(uint64_t ns)
@@ -545,6 +608,7 @@ static int area_alloc(struct alloc_ctx *c, unsigned align_order)
     c->offset = (a->base_pfn & ((1ull << align_order) - 1)) >> opb;
     c->req = (struct cma__contig_req){0};
     c->resume_bit = UINT64_MAX;
+    area_busy_prepare(a);
     cma__lock(&mm->host, &a->alloc_lock);
     cma__lock(&mm->host, &a->lock);
     r = a->policy == CMA_POLICY_LINUX ? alloc_linux(c) : alloc_default(c);

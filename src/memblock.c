@@ -7,7 +7,8 @@
  *   Two region arrays (struct cma_mb_type), `memory` and `reserved`, each a sorted array of byte
  *   ranges [base, base + size). Free space is memory minus reserved; it is never stored, only walked.
  *   Arrays start at 128 entries from the host allocator and double (allocate, copy, free) when an
- *   insertion needs room; a failed growth returns -ENOMEM before anything is modified.
+ *   insertion needs room; a failed growth returns -ENOMEM before anything is modified. A machine
+ *   grows full arrays before it takes its lock, so no operation under that lock allocates.
  *
  * Algorithm
  *   Lookups binary-search for the first region ending above an address. Because regions are merged,
@@ -111,26 +112,82 @@ static void type_free(const struct cma_hostx *host, struct cma_mb_type *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Makes room for one more entry, doubling the array if full. On failure nothing changed. */
-static int type_reserve_slot(const struct cma_memblock *mb, struct cma_mb_type *t)
+/* ---- growth --------------------------------------------------------------------------------------
+ * A full array doubles: a new array from the host, the entries copied, the old one freed. A machine
+ * never calls the host's allocator under its lock, so growth comes in three steps the machine runs
+ * around its lock (mm.c): see what is full (locked), allocate (unlocked), swap in (locked), free what
+ * was replaced (unlocked). One free slot per array is enough for any single operation.
+ */
+bool cma__memblock_full(const struct cma_memblock *mb, struct cma_mb_grow *g)
 {
-    struct cma_mb_type grown;
+    bool full = false;
+    for (unsigned i = 0; i < 2; i++) {
+        const struct cma_mb_type *t = i == 0 ? &mb->memory : &mb->reserved;
+        g->regions[i] = NULL;
+        g->max[i] = t->cnt < t->max ? 0 : t->max * 2;
+        full |= g->max[i] != 0;
+    }
+    return full;
+}
+
+int cma__memblock_grow_alloc(const struct cma_memblock *mb, struct cma_mb_grow *g)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        if (!g->max[i])
+            continue;
+        if (g->max[i] > SIZE_MAX / sizeof g->regions[i][0] ||
+            !(g->regions[i] = cma__host_alloc(mb->host, g->max[i] * sizeof g->regions[i][0]))) {
+            cma__memblock_grow_free(mb, g);
+            return -CMA_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void cma__memblock_grow_swap(struct cma_memblock *mb, struct cma_mb_grow *g)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        struct cma_mb_type *t = i == 0 ? &mb->memory : &mb->reserved;
+        if (!g->regions[i] || g->max[i] <= t->max || t->cnt < t->max)
+            continue; /* not needed any more: the new array is freed instead */
+        memcpy(g->regions[i], t->regions, t->cnt * sizeof t->regions[0]);
+        struct cma_mb_region *old = t->regions;
+        size_t oldmax = t->max;
+        t->regions = g->regions[i];
+        t->max = g->max[i];
+        g->regions[i] = old;
+        g->max[i] = oldmax;
+    }
+}
+
+void cma__memblock_grow_free(const struct cma_memblock *mb, struct cma_mb_grow *g)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        cma__host_free(mb->host, g->regions[i], g->max[i] * sizeof g->regions[i][0]);
+        g->regions[i] = NULL;
+    }
+}
+
+/* Makes room for one more entry in t, all steps at once, unless the owner grows the arrays apart
+ * (a machine, which made room before taking its lock: an array still full means its growth failed).
+ * On failure nothing changed. */
+static int type_reserve_slot(struct cma_memblock *mb, struct cma_mb_type *t)
+{
+    struct cma_mb_grow g = {{NULL, NULL}, {0, 0}};
     if (t->cnt < t->max)
         return 0;
-    if (t->max > SIZE_MAX / 2 / sizeof t->regions[0])
+    if (mb->grow_apart)
         return -CMA_ENOMEM;
-    if (type_alloc(mb->host, &grown, t->max * 2))
+    g.max[t == &mb->reserved] = t->max * 2;
+    if (cma__memblock_grow_alloc(mb, &g))
         return -CMA_ENOMEM;
-    memcpy(grown.regions, t->regions, t->cnt * sizeof t->regions[0]);
-    grown.cnt = t->cnt;
-    grown.total = t->total;
-    type_free(mb->host, t);
-    *t = grown;
+    cma__memblock_grow_swap(mb, &g);
+    cma__memblock_grow_free(mb, &g);
     return 0;
 }
 
 /* Inserts [base, end), which must not overlap t, merging with touching neighbours. */
-static int type_insert(const struct cma_memblock *mb, struct cma_mb_type *t, uint64_t base,
+static int type_insert(struct cma_memblock *mb, struct cma_mb_type *t, uint64_t base,
                        uint64_t end)
 {
     size_t i = first_ending_above(t, base); /* regions[i] (if any) starts at or after end */
@@ -160,7 +217,7 @@ static int type_insert(const struct cma_memblock *mb, struct cma_mb_type *t, uin
 }
 
 /* Cuts [base, end) out of regions[i], which must contain it: shrink, delete or split. */
-static int type_cut(const struct cma_memblock *mb, struct cma_mb_type *t, size_t i, uint64_t base,
+static int type_cut(struct cma_memblock *mb, struct cma_mb_type *t, size_t i, uint64_t base,
                     uint64_t end)
 {
     uint64_t rbase = t->regions[i].base, rend = region_end(&t->regions[i]);

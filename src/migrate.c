@@ -167,36 +167,65 @@ static struct cma_pin_slot *pin_find_locked(struct cma_mm *mm, uint32_t idx)
     }
 }
 
-static int pin_grow_locked(struct cma_mm *mm)
+/* A pin table allocated with no lock held (the host's allocator is never called under a libcma
+ * lock): pin_inc_locked switches to it when the table must grow, and it then holds the replaced
+ * table, freed after the lock is dropped. */
+struct pin_table {
+    struct cma_pin_slot *slots;
+    uint32_t cap;
+};
+
+static int pin_table_alloc(struct cma_mm *mm, struct pin_table *pt, uint32_t cap)
 {
-    struct cma_pins *t = &mm->pins;
-    uint32_t ncap = t->cap ? t->cap * 2 : 64;
+    pt->slots = cma__host_alloc(&mm->host, (size_t)cap * sizeof *pt->slots);
+    pt->cap = pt->slots ? cap : 0;
+    for (uint32_t i = 0; i < pt->cap; i++)
+        pt->slots[i].idx = CMA_IDX_NIL;
+    return pt->slots ? 0 : -CMA_ENOMEM;
+}
+
+static void pin_table_free(struct cma_mm *mm, struct pin_table *pt)
+{
+    cma__host_free(&mm->host, pt->slots, (size_t)pt->cap * sizeof *pt->slots);
+    pt->slots = NULL;
+    pt->cap = 0;
+}
+
+/* The capacity the table must be rebuilt at before one more entry fits, or 0 if it fits. */
+static uint32_t pin_need_cap_locked(const struct cma_pins *t)
+{
     if ((t->used + t->tombs + 1) * 4 < t->cap * 3)
         return 0;
     if (t->used * 4 < t->cap)
-        ncap = t->cap; /* mostly tombstones: rehash in place size */
-    struct cma_pin_slot *ns = cma__host_alloc(&mm->host, ncap * sizeof *ns);
-    if (!ns)
-        return -CMA_ENOMEM;
-    for (uint32_t i = 0; i < ncap; i++)
-        ns[i].idx = CMA_IDX_NIL;
+        return t->cap; /* mostly tombstones: rehash at the same size */
+    return t->cap ? t->cap * 2 : 64;
+}
+
+/* Moves every entry into the empty table pt and makes it the machine's; pt gets the old one. */
+static void pin_rehash_locked(struct cma_mm *mm, struct pin_table *pt)
+{
+    struct cma_pins *t = &mm->pins;
+    struct cma_pin_slot *ns = pt->slots;
     for (uint32_t i = 0; i < t->cap; i++) {
         if (t->slots[i].idx >= PIN_TOMB)
             continue;
-        uint32_t j = pin_hash(t->slots[i].idx) & (ncap - 1);
+        uint32_t j = pin_hash(t->slots[i].idx) & (pt->cap - 1);
         while (ns[j].idx != CMA_IDX_NIL)
-            j = (j + 1) & (ncap - 1);
+            j = (j + 1) & (pt->cap - 1);
         ns[j] = t->slots[i];
     }
-    cma__host_free(&mm->host, t->slots, t->cap * sizeof *t->slots);
-    mm->metadata_bytes += (uint64_t)(ncap - t->cap) * sizeof *ns;
+    mm->metadata_bytes += ((uint64_t)pt->cap - t->cap) * sizeof *ns;
+    pt->slots = t->slots;
     t->slots = ns;
-    t->cap = ncap;
+    uint32_t oldcap = t->cap;
+    t->cap = pt->cap;
+    pt->cap = oldcap;
     t->tombs = 0;
-    return 0;
 }
 
-static int pin_inc_locked(struct cma_mm *mm, uint32_t idx)
+/* Adds one pin. When the table must grow first and spare is not a table of the needed size, returns
+ * 1 with *needp = that size: the caller allocates it unlocked and calls again. */
+static int pin_inc_locked(struct cma_mm *mm, uint32_t idx, struct pin_table *spare, uint32_t *needp)
 {
     struct cma_pin_slot *s = pin_find_locked(mm, idx);
     if (s) {
@@ -205,9 +234,14 @@ static int pin_inc_locked(struct cma_mm *mm, uint32_t idx)
         s->count++;
         return 0;
     }
-    int r = pin_grow_locked(mm);
-    if (r)
-        return r;
+    uint32_t need = pin_need_cap_locked(&mm->pins);
+    if (need) {
+        if (spare->cap != need) {
+            *needp = need;
+            return 1;
+        }
+        pin_rehash_locked(mm, spare);
+    }
     struct cma_pins *t = &mm->pins;
     uint32_t i = pin_hash(idx) & (t->cap - 1);
     while (t->slots[i].idx < PIN_TOMB)
@@ -717,31 +751,41 @@ static bool must_move_before_pin(const struct cma_mm *mm, cma_pfn_t head, unsign
 
 int cma_page_pin_longterm(struct cma_mm *mm, cma_pfn_t pfn, cma_pfn_t *newpfnp)
 {
+    struct pin_table spare = {NULL, 0};
+    int r;
     if (!mm || !newpfnp)
         return -CMA_EINVAL;
     *newpfnp = CMA_PFN_NONE;
     for (unsigned tries = 0;; tries++) {
-        uint32_t idx;
+        uint32_t idx, need = 0;
         cma_pfn_t head;
         cma__mm_lock(mm);
-        int r = cma__alloc_head_locked(mm, pfn, &idx, &head);
+        r = cma__alloc_head_locked(mm, pfn, &idx, &head);
         if (!r && head != pfn)
             r = -CMA_EFAULT;
         if (r) {
             cma__mm_unlock(mm);
-            return r;
+            break;
         }
         if (!must_move_before_pin(mm, pfn, cma__page(mm, idx)->order)) {
             r = (cma__page_flags(cma__page(mm, idx)) & PF_MIGRATING) ? -CMA_EAGAIN
-                                                                      : pin_inc_locked(mm, idx);
+                                                                      : pin_inc_locked(mm, idx, &spare, &need);
             cma__mm_unlock(mm);
+            if (r == 1) { /* the table grows: allocate with no lock held, then look again */
+                pin_table_free(mm, &spare);
+                if ((r = pin_table_alloc(mm, &spare, need)))
+                    break;
+                tries--;
+                continue;
+            }
             if (r == -CMA_EAGAIN && tries < 100) {
                 mm->host.h.relax(mm->host.h.ctx);
                 continue;
             }
             if (!r)
                 *newpfnp = pfn;
-            return r == -CMA_EAGAIN ? -CMA_EBUSY : r;
+            r = r == -CMA_EAGAIN ? -CMA_EBUSY : r;
+            break;
         }
         cma__mm_unlock(mm);
         /* Move it out of CMA first, to an UNMOVABLE pageblock: a pinned page is unmovable. */
@@ -756,8 +800,11 @@ int cma_page_pin_longterm(struct cma_mm *mm, cma_pfn_t pfn, cma_pfn_t *newpfnp)
             mm->host.h.relax(mm->host.h.ctx);
             continue;
         }
-        return r == -CMA_ENOMEM ? r : -CMA_EBUSY;
+        r = r == -CMA_ENOMEM ? r : -CMA_EBUSY;
+        break;
     }
+    pin_table_free(mm, &spare); /* unused, or the table it replaced */
+    return r;
 }
 
 int cma_page_unpin(struct cma_mm *mm, cma_pfn_t pfn)

@@ -81,6 +81,7 @@ int cma_mm_create(const struct cma_mm_config *cfg, struct cma_mm **mmp)
     if ((r = cma__memblock_init(&mm->mb, &mm->host)))
         goto fail_lock;
     mm->mb.bottom_up = cfg->memblock_bottom_up;
+    mm->mb.grow_apart = true; /* cma__mm_lock_boot grows the arrays outside the lock */
     mm->metadata_bytes = sizeof *mm;
     *mmp = mm;
     return 0;
@@ -91,18 +92,53 @@ fail_mm:
     return r;
 }
 
-static void free_layout(struct cma_mm *mm)
+/* What onlining allocates. Sized under the lock from memblock, allocated and freed without it (the
+ * host's allocator is never called under a libcma lock), installed into the machine under the lock. */
+struct layout {
+    unsigned nspans;
+    uint64_t npages;
+    cma_pfn_t first, end;    /* first present pfn, one past the last */
+    uint64_t nr_pageblocks;
+    struct cma_span *spans;
+    struct cma_page *memmap;
+    _Atomic uint8_t *pageblocks;
+    void *backing;           /* page contents libcma allocates (backed mode without cfg.mem) */
+    uint64_t backing_size;
+    struct cma_pcp *pcp;
+};
+
+static void layout_free(const struct cma_mm *mm, struct layout *l)
 {
-    cma__pcp_fini(mm);
+    cma__pcp_array_free(mm, l->pcp);
+    cma__host_free(&mm->host, l->memmap, l->npages * sizeof *l->memmap);
+    cma__host_free(&mm->host, (void *)l->pageblocks, l->nr_pageblocks);
+    cma__host_free(&mm->host, l->spans, l->nspans * sizeof *l->spans);
+    cma__host_free(&mm->host, l->backing, l->backing_size);
+    l->pcp = NULL;
+    l->memmap = NULL;
+    l->pageblocks = NULL;
+    l->spans = NULL;
+    l->backing = NULL;
+}
+
+/* The machine's layout back into a struct layout, for layout_free (destroy). */
+static void layout_take(struct cma_mm *mm, struct layout *l)
+{
     cma__pins_fini(mm);
-    cma__host_free(&mm->host, mm->memmap, mm->nr_pages * sizeof *mm->memmap);
-    cma__host_free(&mm->host, (void *)mm->pageblocks, mm->nr_pageblocks);
-    cma__host_free(&mm->host, mm->spans, mm->nspans * sizeof *mm->spans);
-    cma__host_free(&mm->host, mm->backing, mm->backing_size);
+    l->nspans = mm->nspans;
+    l->npages = mm->nr_pages;
+    l->nr_pageblocks = mm->nr_pageblocks;
+    l->spans = mm->spans;
+    l->memmap = mm->memmap;
+    l->pageblocks = mm->pageblocks;
+    l->backing = mm->backing;
+    l->backing_size = mm->backing_size;
+    l->pcp = mm->pcp;
+    mm->spans = NULL;
     mm->memmap = NULL;
     mm->pageblocks = NULL;
-    mm->spans = NULL;
     mm->backing = NULL;
+    mm->pcp = NULL;
 }
 
 int cma_mm_destroy(struct cma_mm *mm)
@@ -121,7 +157,9 @@ int cma_mm_destroy(struct cma_mm *mm)
                      (unsigned long long)(mm->nr_managed - free_pages));
             return -CMA_EBUSY;
         }
-        free_layout(mm);
+        struct layout l;
+        layout_take(mm, &l);
+        layout_free(mm, &l);
     }
     cma__areas_fini(mm);
     cma__memblock_fini(&mm->mb);
@@ -133,14 +171,39 @@ int cma_mm_destroy(struct cma_mm *mm)
 
 /* ---- memblock wrappers: boot phase only -------------------------------------------------------- */
 
+int cma__mm_lock_boot(struct cma_mm *mm)
+{
+    bool grow = true;
+    for (;;) {
+        struct cma_mb_grow g;
+        cma__mm_lock(mm);
+        if (mm->online) {
+            cma__mm_unlock(mm);
+            return -CMA_EPERM;
+        }
+        if (!grow || !cma__memblock_full(&mm->mb, &g))
+            return 0;
+        cma__mm_unlock(mm);
+        if (cma__memblock_grow_alloc(&mm->mb, &g)) {
+            grow = false; /* no memory: an operation that needs no new slot still works */
+            continue;
+        }
+        cma__mm_lock(mm);
+        cma__memblock_grow_swap(&mm->mb, &g);
+        cma__mm_unlock(mm);
+        cma__memblock_grow_free(&mm->mb, &g);
+    }
+}
+
 /* Runs a memblock operation under the machine lock, refusing it once the machine is online. */
 #define MEMBLOCK_CALL(mm, expr)                                                                    \
     do {                                                                                           \
         int r_;                                                                                    \
         if (!(mm))                                                                                 \
             return -CMA_EINVAL;                                                                    \
-        cma__mm_lock(mm);                                                                          \
-        r_ = (mm)->online ? -CMA_EPERM : (expr);                                                   \
+        if ((r_ = cma__mm_lock_boot(mm)))                                                          \
+            return r_;                                                                             \
+        r_ = (expr);                                                                               \
         cma__mm_unlock(mm);                                                                        \
         return r_;                                                                                 \
     } while (0)
@@ -240,29 +303,70 @@ static unsigned build_spans(const struct cma_mm *mm, struct cma_span *spans, uin
     return n;
 }
 
-/* Step 2b: page contents in backed mode. */
-static int setup_backing(struct cma_mm *mm)
+/* Step 1: the layout's sizes. Caller holds mm->lock. -ENOENT without memory, -EINVAL beyond the
+ * limits (CMA_MAX_PAGES; an absurdly sparse pageblock array; a memory map or backing the host's
+ * address space cannot hold). */
+static int layout_size_locked(const struct cma_mm *mm, struct layout *l)
+{
+    memset(l, 0, sizeof *l);
+    l->nspans = build_spans(mm, NULL, &l->npages);
+    if (l->nspans == 0)
+        return -CMA_ENOENT;
+    if (l->npages > CMA_MAX_PAGES || l->npages > SIZE_MAX / sizeof(struct cma_page))
+        return -CMA_EINVAL;
+    /* the first and last present pfn, from the regions build_spans used */
+    for (size_t i = 0; i < mm->mb.memory.cnt; i++) {
+        const struct cma_mb_region *r = &mm->mb.memory.regions[i];
+        cma_pfn_t first = div_up(r->base, mm->page_shift), end = (r->base + r->size) >> mm->page_shift;
+        if (end <= first)
+            continue;
+        if (!l->end)
+            l->first = first;
+        l->end = end;
+    }
+    l->nr_pageblocks = ((l->end - 1) >> mm->pb_order) - (l->first >> mm->pb_order) + 1;
+    if (l->nr_pageblocks > (1ull << 32) || l->nr_pageblocks > SIZE_MAX) /* absurdly sparse: refuse */
+        return -CMA_EINVAL;
+    if (mm->cfg.backing == CMA_BACKING_HOST && !mm->cfg.mem) {
+        if (l->npages > (SIZE_MAX >> mm->page_shift))
+            return -CMA_EINVAL;
+        l->backing_size = l->npages << mm->page_shift;
+    }
+    return 0;
+}
+
+/* Step 2: allocates everything the sizes call for (no lock held). On failure nothing is kept. */
+static int layout_alloc(const struct cma_mm *mm, struct layout *l)
+{
+    l->spans = cma__host_alloc(&mm->host, l->nspans * sizeof *l->spans);
+    l->memmap = cma__host_alloc(&mm->host, l->npages * sizeof *l->memmap);
+    l->pageblocks = cma__host_alloc(&mm->host, l->nr_pageblocks);
+    if (l->backing_size)
+        l->backing = cma__host_alloc(&mm->host, l->backing_size);
+    int r = cma__pcp_array_alloc(mm, &l->pcp);
+    if (!r && (!l->spans || !l->memmap || !l->pageblocks || (l->backing_size && !l->backing)))
+        r = -CMA_ENOMEM;
+    if (r)
+        layout_free(mm, l);
+    return r;
+}
+
+/* Page contents in backed mode: each span's pointer into the caller's memory or libcma's backing. */
+static int setup_backing_locked(struct cma_mm *mm)
 {
     if (mm->cfg.backing != CMA_BACKING_HOST)
         return 0;
-    if (mm->cfg.mem) {
-        for (unsigned i = 0; i < mm->nspans; i++) {
-            struct cma_span *s = &mm->spans[i];
-            cma_phys_t b = s->base << mm->page_shift, e = b + (s->npages << mm->page_shift);
-            if (b < mm->cfg.mem_phys || e - mm->cfg.mem_phys > mm->cfg.mem_size)
-                return -CMA_EINVAL;
-            s->virt = (uint8_t *)mm->cfg.mem + (b - mm->cfg.mem_phys);
+    for (unsigned i = 0; i < mm->nspans; i++) {
+        struct cma_span *s = &mm->spans[i];
+        if (!mm->cfg.mem) {
+            s->virt = (uint8_t *)mm->backing + ((size_t)s->idx << mm->page_shift);
+            continue;
         }
-        return 0;
+        cma_phys_t b = s->base << mm->page_shift, e = b + (s->npages << mm->page_shift);
+        if (b < mm->cfg.mem_phys || e - mm->cfg.mem_phys > mm->cfg.mem_size)
+            return -CMA_EINVAL;
+        s->virt = (uint8_t *)mm->cfg.mem + (b - mm->cfg.mem_phys);
     }
-    if (mm->nr_pages > (SIZE_MAX >> mm->page_shift))
-        return -CMA_EINVAL;
-    mm->backing_size = (size_t)mm->nr_pages << mm->page_shift;
-    mm->backing = cma__host_alloc(&mm->host, mm->backing_size);
-    if (!mm->backing)
-        return -CMA_ENOMEM;
-    for (unsigned i = 0; i < mm->nspans; i++)
-        mm->spans[i].virt = (uint8_t *)mm->backing + ((size_t)mm->spans[i].idx << mm->page_shift);
     return 0;
 }
 
@@ -293,49 +397,43 @@ static void mark_reserved(struct cma_mm *mm)
 
 int cma_mm_online(struct cma_mm *mm)
 {
-    uint64_t npages;
-    unsigned nspans;
+    struct layout l, now;
     int r;
 
     if (!mm)
         return -CMA_EINVAL;
-    cma__mm_lock(mm);
-    if (mm->online) {
+    for (;;) {
+        cma__mm_lock(mm);
+        r = mm->online ? -CMA_EPERM : layout_size_locked(mm, &l);
         cma__mm_unlock(mm);
-        return -CMA_EPERM;
+        if (r || (r = layout_alloc(mm, &l)))
+            return r;
+        cma__mm_lock(mm);
+        if (!mm->online && !layout_size_locked(mm, &now) && now.nspans == l.nspans &&
+            now.npages == l.npages && now.first == l.first && now.end == l.end)
+            break;
+        cma__mm_unlock(mm); /* memblock changed meanwhile, or another online won: size again */
+        layout_free(mm, &l);
     }
-    nspans = build_spans(mm, NULL, &npages);
-    if (nspans == 0) {
-        cma__mm_unlock(mm);
-        return -CMA_ENOENT;
-    }
-    if (npages > CMA_MAX_PAGES) {
-        cma__mm_unlock(mm);
-        return -CMA_EINVAL;
-    }
-    r = -CMA_ENOMEM;
-    mm->spans = cma__host_alloc(&mm->host, nspans * sizeof *mm->spans);
-    if (!mm->spans)
-        goto fail;
-    mm->nspans = build_spans(mm, mm->spans, &npages);
-    mm->nr_pages = npages;
-    mm->memmap = cma__host_alloc(&mm->host, npages * sizeof *mm->memmap);
-    if (!mm->memmap)
-        goto fail;
 
-    const struct cma_span *last = &mm->spans[nspans - 1];
-    mm->pb_first = mm->spans[0].base >> mm->pb_order;
-    mm->nr_pageblocks = ((last->base + last->npages - 1) >> mm->pb_order) - mm->pb_first + 1;
-    if (mm->nr_pageblocks > (1ull << 32)) { /* absurdly sparse: refuse rather than eat the host */
-        r = -CMA_EINVAL;
-        goto fail;
+    /* installed under the lock; from here on nothing allocates */
+    mm->spans = l.spans;
+    mm->nspans = build_spans(mm, mm->spans, &mm->nr_pages);
+    mm->memmap = l.memmap;
+    mm->pb_first = l.first >> mm->pb_order;
+    mm->nr_pageblocks = l.nr_pageblocks;
+    mm->pageblocks = l.pageblocks;
+    mm->backing = l.backing;
+    mm->backing_size = l.backing_size;
+    mm->pcp = l.pcp;
+    if ((r = setup_backing_locked(mm))) {
+        layout_take(mm, &l);
+        mm->nspans = 0;
+        mm->nr_pages = mm->nr_pageblocks = 0;
+        cma__mm_unlock(mm);
+        layout_free(mm, &l);
+        return r;
     }
-    mm->pageblocks = cma__host_alloc(&mm->host, mm->nr_pageblocks);
-    if (!mm->pageblocks)
-        goto fail;
-    if ((r = setup_backing(mm)))
-        goto fail;
-
     mark_reserved(mm);
     mm->nr_managed = mm->nr_pages - mm->nr_reserved;
     cma__pb_init(mm);
@@ -343,23 +441,16 @@ int cma_mm_online(struct cma_mm *mm)
     for (unsigned o = 0; o <= mm->max_order; o++)
         for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
             mm->free_area[o].lists[t].head = mm->free_area[o].lists[t].tail = CMA_IDX_NIL;
-    if ((r = cma__pcp_init(mm)))
-        goto fail;
-    mm->metadata_bytes = sizeof *mm + nspans * sizeof *mm->spans + npages * sizeof *mm->memmap +
-                         mm->nr_pageblocks + mm->nr_cpus * sizeof *mm->pcp;
+    cma__pcp_setup(mm);
+    mm->metadata_bytes += l.nspans * sizeof *mm->spans + l.npages * sizeof *mm->memmap +
+                          mm->nr_pageblocks + mm->nr_cpus * sizeof *mm->pcp;
     cma__free_all_unreserved(mm);
     mm->online = true;
     cma__mm_unlock(mm);
     cma__log(&mm->host, CMA_LOG_INFO, "online: %llu pages in %u spans, %llu reserved, %llu managed",
-             (unsigned long long)npages, nspans, (unsigned long long)mm->nr_reserved,
+             (unsigned long long)l.npages, l.nspans, (unsigned long long)mm->nr_reserved,
              (unsigned long long)mm->nr_managed);
     return 0;
-fail:
-    free_layout(mm);
-    mm->nspans = 0;
-    mm->nr_pages = mm->nr_reserved = mm->nr_managed = mm->nr_pageblocks = 0;
-    cma__mm_unlock(mm);
-    return r;
 }
 
 /* ---- accessors ----------------------------------------------------------------------------------- */

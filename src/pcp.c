@@ -31,7 +31,35 @@
 #include "internal/internal.h"
 #include "internal/pcp_inline.h"
 
-int cma__pcp_init(struct cma_mm *mm)
+int cma__pcp_array_alloc(const struct cma_mm *mm, struct cma_pcp **pcpp)
+{
+    struct cma_pcp *pcp = cma__host_alloc(&mm->host, mm->nr_cpus * sizeof *pcp);
+    *pcpp = NULL;
+    if (!pcp)
+        return -CMA_ENOMEM;
+    for (unsigned c = 0; c < mm->nr_cpus; c++) {
+        int r = cma__lock_init(&mm->host, &pcp[c].lock);
+        if (r) {
+            while (c--)
+                cma__lock_fini(&mm->host, &pcp[c].lock);
+            cma__host_free(&mm->host, pcp, mm->nr_cpus * sizeof *pcp);
+            return r;
+        }
+    }
+    *pcpp = pcp;
+    return 0;
+}
+
+void cma__pcp_array_free(const struct cma_mm *mm, struct cma_pcp *pcp)
+{
+    if (!pcp)
+        return;
+    for (unsigned c = 0; c < mm->nr_cpus; c++)
+        cma__lock_fini(&mm->host, &pcp[c].lock);
+    cma__host_free(&mm->host, pcp, mm->nr_cpus * sizeof *pcp);
+}
+
+void cma__pcp_setup(struct cma_mm *mm)
 {
     uint64_t b = mm->nr_managed >> 10, cap = (1ull << 20) >> mm->page_shift;
     if (b > cap)
@@ -46,35 +74,10 @@ int cma__pcp_init(struct cma_mm *mm)
     mm->pcp_high = mm->cfg.pcp_high ? mm->cfg.pcp_high : 4 * mm->pcp_batch;
     if (mm->pcp_high < mm->pcp_batch)
         mm->pcp_high = mm->pcp_batch;
-
-    mm->pcp = cma__host_alloc(&mm->host, mm->nr_cpus * sizeof *mm->pcp);
-    if (!mm->pcp)
-        return -CMA_ENOMEM;
-    for (unsigned c = 0; c < mm->nr_cpus; c++) {
-        struct cma_pcp *pcp = &mm->pcp[c];
-        int r = cma__lock_init(&mm->host, &pcp->lock);
-        if (r) {
-            while (c--)
-                cma__lock_fini(&mm->host, &mm->pcp[c].lock);
-            cma__host_free(&mm->host, mm->pcp, mm->nr_cpus * sizeof *mm->pcp);
-            mm->pcp = NULL;
-            return r;
-        }
+    for (unsigned c = 0; c < mm->nr_cpus; c++)
         for (unsigned o = 0; o <= CMA_PCP_MAX_ORDER; o++)
             for (unsigned t = 0; t < CMA_MIGRATE_PCPTYPES; t++)
-                pcp->lists[o][t].head = pcp->lists[o][t].tail = CMA_IDX_NIL;
-    }
-    return 0;
-}
-
-void cma__pcp_fini(struct cma_mm *mm)
-{
-    if (!mm->pcp)
-        return;
-    for (unsigned c = 0; c < mm->nr_cpus; c++)
-        cma__lock_fini(&mm->host, &mm->pcp[c].lock);
-    cma__host_free(&mm->host, mm->pcp, mm->nr_cpus * sizeof *mm->pcp);
-    mm->pcp = NULL;
+                mm->pcp[c].lists[o][t].head = mm->pcp[c].lists[o][t].tail = CMA_IDX_NIL;
 }
 
 /* Hands one cached block back to the buddy. Caller holds pcp->lock and mm->lock. */

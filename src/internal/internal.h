@@ -87,6 +87,11 @@ static inline unsigned cma__this_cpu(const struct cma_mm *mm)
     return CMA_LIKELY(id < mm->nr_cpus) ? id : id % mm->nr_cpus;
 }
 
+/* ---- mm.c (boot phase) --------------------------------------------------------------------------- */
+/* Takes mm->lock for a boot-phase change (memblock, area declarations); -EPERM once online. Full
+ * memblock arrays are grown first with the lock dropped, so the change never allocates under it. */
+int cma__mm_lock_boot(struct cma_mm *mm);
+
 /* ---- memblock.c --------------------------------------------------------------------------------- */
 int cma__memblock_init(struct cma_memblock *mb, const struct cma_hostx *host);
 void cma__memblock_fini(struct cma_memblock *mb);
@@ -98,6 +103,14 @@ int cma__memblock_free(struct cma_memblock *mb, cma_phys_t base, uint64_t size);
  * limit. Top-down unless mb->bottom_up. */
 int cma__memblock_alloc_range(struct cma_memblock *mb, uint64_t size, uint64_t align,
                               cma_phys_t start, cma_phys_t end, cma_phys_t *basep);
+/* Growing full arrays without allocating under the caller's lock: cma__memblock_full (locked) says
+ * which arrays are full; cma__memblock_grow_alloc (unlocked) allocates their doubles (-ENOMEM keeps
+ * none); cma__memblock_grow_swap (locked) installs those still needed and leaves in g what to free;
+ * cma__memblock_grow_free (unlocked) frees it. Any single operation needs one free slot per array. */
+bool cma__memblock_full(const struct cma_memblock *mb, struct cma_mb_grow *g);
+int cma__memblock_grow_alloc(const struct cma_memblock *mb, struct cma_mb_grow *g);
+void cma__memblock_grow_swap(struct cma_memblock *mb, struct cma_mb_grow *g);
+void cma__memblock_grow_free(const struct cma_memblock *mb, struct cma_mb_grow *g);
 bool cma__memblock_is_reserved(const struct cma_memblock *mb, cma_phys_t base, uint64_t size);
 bool cma__memblock_is_memory(const struct cma_memblock *mb, cma_phys_t base, uint64_t size);
 uint64_t cma__memblock_metadata_bytes(const struct cma_memblock *mb);
@@ -246,8 +259,11 @@ uint32_t cma__rmqueue_locked(struct cma_mm *mm, unsigned order, unsigned mt, boo
 void cma__free_all_unreserved(struct cma_mm *mm);
 
 /* ---- pcp.c -------------------------------------------------------------------------------------- */
-int cma__pcp_init(struct cma_mm *mm);
-void cma__pcp_fini(struct cma_mm *mm);
+/* The caches of every CPU with their locks, allocated and freed with no libcma lock held (online,
+ * destroy); cma__pcp_setup sizes batch and high from nr_managed and empties every list. */
+int cma__pcp_array_alloc(const struct cma_mm *mm, struct cma_pcp **pcpp);
+void cma__pcp_array_free(const struct cma_mm *mm, struct cma_pcp *pcp);
+void cma__pcp_setup(struct cma_mm *mm);
 /* Slow paths of the inline fast paths in pcp_inline.h; caller holds pcp->lock. */
 void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);
 void cma__pcp_trim(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);

@@ -158,7 +158,14 @@ struct cma_memblock {
     struct cma_mb_type memory;
     struct cma_mb_type reserved;
     bool bottom_up;
+    bool grow_apart; /* arrays grow only through cma__memblock_grow_* (a machine, around its lock) */
     const struct cma_hostx *host;
+};
+
+/* Growing the region arrays in steps around a lock (memblock.c). */
+struct cma_mb_grow {
+    struct cma_mb_region *regions[2]; /* memory, reserved: the new arrays; after the swap, the old */
+    size_t max[2];                    /* their capacities; 0 = that array is not grown */
 };
 
 /* The host with every hook resolved to a default (never NULL members). */
@@ -205,6 +212,7 @@ struct cma_area {
     bool discard;
     struct cma_lock lock;
     struct cma_lock alloc_lock;
+    _Atomic(cma_pfn_t *) busy; /* scratch of cma_alloc (cma.c, BUSY_MAX entries), under alloc_lock */
     /* counters (under lock) */
     uint64_t alloc_pages_success, alloc_pages_fail, release_pages_success;
     uint64_t alloc_calls_success, alloc_calls_fail;
