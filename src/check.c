@@ -26,10 +26,6 @@
  */
 #include "internal/internal.h"
 
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-
 struct checker {
     const struct cma_mm *mm;
     char *why;
@@ -39,15 +35,14 @@ struct checker {
 __attribute__((format(printf, 3, 4))) static int fail(struct checker *c, const char *id,
                                                       const char *fmt, ...)
 {
-    if (c->len) {
-        int n = snprintf(c->why, c->len, "%s: ", id);
-        if (n >= 0 && (size_t)n < c->len) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->why + n, c->len - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
+    struct cma__buf b;
+    va_list ap;
+    cma__buf_init(&b, c->why, c->len);
+    cma__buf_printf(&b, "%s: ", id);
+    va_start(ap, fmt);
+    cma__buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    (void)cma__buf_finish(&b);
     return -CMA_EFAULT;
 }
 

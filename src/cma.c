@@ -37,9 +37,6 @@
  */
 #include "internal/internal.h"
 
-#include <stdio.h>
-#include <string.h>
-
 /* ---- bitmap ---------------------------------------------------------------------------------- */
 
 static bool bit_test(const uint64_t *map, uint64_t b) { return (map[b / 64] >> (b % 64)) & 1; }
@@ -148,7 +145,7 @@ static int declare_plan_locked(const struct cma_mm *mm, const char *name, uint64
     if (mm->nr_areas == CMA_MAX_AREAS)
         return -CMA_ENOSPC;
     if (!name || !*name) {
-        snprintf(p->name, sizeof p->name, "cma%u", mm->nr_areas);
+        cma__format(p->name, sizeof p->name, "cma%u", mm->nr_areas);
         name = p->name;
     }
     if ((r = check_name(mm, name)))
@@ -759,58 +756,57 @@ int cma_area_get_stats(const struct cma_area *area, struct cma_area_stats *st)
     return 0;
 }
 
-int cma__area_format(const struct cma_area *area, char *buf, size_t len, bool with_bitmap)
+void cma__area_format(const struct cma_area *area, struct cma__buf *b, bool with_bitmap)
 {
     struct cma_area_stats st;
-    size_t pos = 0;
-    int r = cma_area_get_stats(area, &st);
-    if (r)
-        return r;
-#define OUT(...)                                                                                   \
-    do {                                                                                           \
-        int n_ = snprintf(pos < len ? buf + pos : NULL, pos < len ? len - pos : 0, __VA_ARGS__);   \
-        if (n_ < 0)                                                                                \
-            return -CMA_EINVAL;                                                                    \
-        pos += (size_t)n_;                                                                         \
-    } while (0)
-    OUT("%s/alloc_pages_success %llu\n", st.name, (unsigned long long)st.alloc_pages_success);
-    OUT("%s/alloc_pages_fail %llu\n", st.name, (unsigned long long)st.alloc_pages_fail);
-    OUT("%s/release_pages_success %llu\n", st.name, (unsigned long long)st.release_pages_success);
-    OUT("%s/total_pages %llu\n", st.name, (unsigned long long)st.count);
-    OUT("%s/available_pages %llu\n", st.name, (unsigned long long)st.available);
-    OUT("%s/base_pfn 0x%llx\n", st.name, (unsigned long long)st.base_pfn);
-    OUT("%s/order_per_bit %llu\n", st.name, (unsigned long long)st.order_per_bit);
-    OUT("%s/used %llu\n", st.name, (unsigned long long)(st.count - st.available));
-    OUT("%s/maxchunk %llu\n", st.name, (unsigned long long)st.largest_free_chunk);
-    OUT("%s/pages_migrated %llu\n", st.name, (unsigned long long)st.pages_migrated);
-    OUT("%s/pages_discarded %llu\n", st.name, (unsigned long long)st.pages_discarded);
-    OUT("%s/retries %llu\n", st.name, (unsigned long long)st.retries);
-    OUT("%s/alloc_calls %llu ok %llu failed\n", st.name, (unsigned long long)st.alloc_calls_success,
-        (unsigned long long)st.alloc_calls_fail);
+    (void)cma_area_get_stats(area, &st);
+    const struct {
+        const char *file;
+        uint64_t value;
+        bool hex;
+    } rows[] = {
+        {"alloc_pages_success", st.alloc_pages_success, false},
+        {"alloc_pages_fail", st.alloc_pages_fail, false},
+        {"release_pages_success", st.release_pages_success, false},
+        {"total_pages", st.count, false},
+        {"available_pages", st.available, false},
+        {"base_pfn", st.base_pfn, true},
+        {"order_per_bit", st.order_per_bit, false},
+        {"used", st.count - st.available, false},
+        {"maxchunk", st.largest_free_chunk, false},
+        {"pages_migrated", st.pages_migrated, false},
+        {"pages_discarded", st.pages_discarded, false},
+        {"retries", st.retries, false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        cma__buf_printf(b, rows[i].hex ? "%s/%s 0x%llx\n" : "%s/%s %llu\n", st.name, rows[i].file,
+                        (unsigned long long)rows[i].value);
+    cma__buf_printf(b, "%s/alloc_calls %llu ok %llu failed\n", st.name,
+                    (unsigned long long)st.alloc_calls_success, (unsigned long long)st.alloc_calls_fail);
     if (with_bitmap) {
         struct cma_area *a = (struct cma_area *)area;
         cma__lock(&a->mm->host, &a->lock);
-        OUT("%s/bitmap", st.name);
-        for (uint64_t b = 0; b < a->nbits;) {
-            bool used = bit_test(a->bitmap, b);
-            uint64_t e = find_next(a->bitmap, a->nbits, b, !used);
-            OUT(" %s:%llu", used ? "used" : "free", (unsigned long long)((e - b) << a->order_per_bit));
-            b = e;
+        cma__buf_printf(b, "%s/bitmap", st.name);
+        for (uint64_t bit = 0; bit < a->nbits;) {
+            bool used = bit_test(a->bitmap, bit);
+            uint64_t e = find_next(a->bitmap, a->nbits, bit, !used);
+            cma__buf_printf(b, " %s:%llu", used ? "used" : "free",
+                            (unsigned long long)((e - bit) << a->order_per_bit));
+            bit = e;
         }
-        OUT("\n");
+        cma__buf_putc(b, '\n');
         cma__unlock(&a->mm->host, &a->lock);
     }
-#undef OUT
-    if (len)
-        buf[pos < len ? pos : len - 1] = '\0';
-    return pos > INT32_MAX ? -CMA_EOVERFLOW : (int)pos;
 }
 
 int cma_area_dump(const struct cma_area *area, char *buf, size_t len)
 {
+    struct cma__buf b;
     if (!area || (len && !buf))
         return -CMA_EINVAL;
-    return cma__area_format(area, buf, len, true);
+    cma__buf_init(&b, buf, len);
+    cma__area_format(area, &b, true);
+    return cma__buf_finish(&b);
 }
 
 /* ---- invariants (check.c calls this with mm->lock and every area lock held) ------------------- */
@@ -822,19 +818,19 @@ int cma__check_areas_locked(const struct cma_mm *mm, char *why, size_t len)
         const struct cma_span *s = cma__span_of_pfn(mm, a->base_pfn);
         uint64_t set = 0;
         if (!s || a->base_pfn + a->count > s->base + s->npages) {
-            snprintf(why, len, "I10: area %s is not inside one span", a->name);
+            cma__format(why, len, "I10: area %s is not inside one span", a->name);
             return -CMA_EFAULT;
         }
         for (uint64_t off = 0; off < a->count; off += 1ull << mm->pb_order)
             if (cma__pb_stored_type(mm, a->base_pfn + off) != CMA_MIGRATE_CMA) {
-                snprintf(why, len, "I10: pageblock at pfn 0x%llx of area %s is not CMA",
+                cma__format(why, len, "I10: pageblock at pfn 0x%llx of area %s is not CMA",
                          (unsigned long long)(a->base_pfn + off), a->name);
                 return -CMA_EFAULT;
             }
         for (uint64_t b = 0; b < a->nbits; b++)
             set += bit_test(a->bitmap, b);
         if (a->available > a->count || a->count - a->available > set << a->order_per_bit) {
-            snprintf(why, len, "I10: area %s available %llu of %llu with %llu bits set", a->name,
+            cma__format(why, len, "I10: area %s available %llu of %llu with %llu bits set", a->name,
                      (unsigned long long)a->available, (unsigned long long)a->count,
                      (unsigned long long)set);
             return -CMA_EFAULT;
@@ -844,7 +840,7 @@ int cma__check_areas_locked(const struct cma_mm *mm, char *why, size_t len)
             const struct cma_page *p = cma__page(mm, cma__span_idx(s, pfn));
             if (cma__page_state(p) == PS_CONTIG &&
                 !bit_test(a->bitmap, (pfn - a->base_pfn) >> a->order_per_bit)) {
-                snprintf(why, len, "I10: pfn 0x%llx of area %s is allocated but its bit is clear",
+                cma__format(why, len, "I10: pfn 0x%llx of area %s is allocated but its bit is clear",
                          (unsigned long long)pfn, a->name);
                 return -CMA_EFAULT;
             }
@@ -856,7 +852,7 @@ int cma__check_areas_locked(const struct cma_mm *mm, char *why, size_t len)
         uint8_t v = atomic_load_explicit(&mm->pageblocks[b], memory_order_relaxed);
         cma_pfn_t pfn = (mm->pb_first + b) << mm->pb_order;
         if (!(v & PB_HOLE) && (v & PB_TYPE_MASK) == CMA_MIGRATE_CMA && !cma__pfn_in_area(mm, pfn)) {
-            snprintf(why, len, "I10: CMA pageblock at pfn 0x%llx belongs to no area",
+            cma__format(why, len, "I10: CMA pageblock at pfn 0x%llx belongs to no area",
                      (unsigned long long)pfn);
             return -CMA_EFAULT;
         }

@@ -70,11 +70,6 @@
  */
 #include "internal/internal.h"
 
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-
 /* The cursor over one command line; pos/end bound the value being parsed. */
 struct cl {
     const char *s;
@@ -129,9 +124,9 @@ static const char *cl_chr(char c, char buf[16])
 {
     unsigned char u = (unsigned char)c;
     if (u > 0x20 && u < 0x7f)
-        snprintf(buf, 16, "'%c'", c);
+        cma__format(buf, 16, "'%c'", c);
     else
-        snprintf(buf, 16, "byte 0x%02x", u);
+        cma__format(buf, 16, "byte 0x%02x", u);
     return buf;
 }
 
@@ -140,7 +135,7 @@ __attribute__((format(printf, 3, 4))) static int cl_fail(struct cl *p, size_t at
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->why, sizeof p->why, fmt, ap);
+    cma__vformat(p->why, sizeof p->why, fmt, ap);
     va_end(ap);
     p->errpos = at;
     return -CMA_EINVAL;
@@ -268,9 +263,11 @@ static int cl_entry(struct cl *p, bool named, struct cl_entry *e)
     if (named && e->size == 0)
         return cl_fail(p, e->size_at, "size 0 in a named entry");
     if (e->has_end && e->end <= e->start)
-        return cl_fail(p, e->end_at, "end %#" PRIx64 " is not above start %#" PRIx64, e->end, e->start);
+        return cl_fail(p, e->end_at, "end %#llx is not above start %#llx", (unsigned long long)e->end,
+                       (unsigned long long)e->start);
     if (e->has_end && e->end - e->start < e->size)
-        return cl_fail(p, e->end_at, "[start, end) is smaller than the size %#" PRIx64, e->size);
+        return cl_fail(p, e->end_at, "[start, end) is smaller than the size %#llx",
+                       (unsigned long long)e->size);
     if (e->has_start && !e->has_end && e->size > UINT64_MAX - e->start)
         return cl_fail(p, e->start_at, "start + size overflows 64 bits");
     return 0;
@@ -384,11 +381,11 @@ static int cl_walk(struct cma_mm *mm, struct cl *p, bool declare)
                     memcpy(name, s + e.name_at, e.name_len);
                     name[e.name_len] = '\0';
                 } else {
-                    strcpy(name, CL_DEFAULT_NAME);
+                    memcpy(name, CL_DEFAULT_NAME, sizeof CL_DEFAULT_NAME);
                 }
                 if ((r = cl_declare(mm, &e, name))) {
-                    snprintf(p->why, sizeof p->why, "cannot declare '%s' (%#" PRIx64 " bytes): %s",
-                             name, e.size, cma_err_name(r));
+                    cma__format(p->why, sizeof p->why, "cannot declare '%s' (%#llx bytes): %s", name,
+                                (unsigned long long)e.size, cma_err_name(r));
                     p->errpos = e.at;
                     return r;
                 }

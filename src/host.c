@@ -110,7 +110,7 @@ void cma__log(const struct cma_hostx *hx, enum cma_log_level level, const char *
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    cma__vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
     hx->h.log(hx->h.ctx, level, msg);
 }

@@ -35,8 +35,6 @@
  */
 #include "internal/internal.h"
 
-#include <string.h>
-
 #define MB_INIT_REGIONS 128
 
 /* End of [base, base + size), or 0 when the range is empty or would run past UINT64_MAX. Keeping

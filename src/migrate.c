@@ -24,7 +24,6 @@
  */
 #include "internal/internal.h"
 
-#include <string.h>
 #if defined(__SSE2__) && defined(__x86_64__)
 #include <emmintrin.h>
 #endif

@@ -20,8 +20,6 @@
  */
 #include "internal/internal.h"
 
-#include <string.h>
-
 void cma_mm_config_default(struct cma_mm_config *cfg)
 {
     if (!cfg)

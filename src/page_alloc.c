@@ -27,8 +27,6 @@
 #include "internal/internal.h"
 #include "internal/pcp_inline.h"
 
-#include <string.h>
-
 enum rmqueue_mode { RMQ_NORMAL, RMQ_CMA, RMQ_CLAIM, RMQ_STEAL };
 
 /* Fallback order per requested type (reference §2.6). */

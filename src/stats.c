@@ -23,8 +23,9 @@
  *   CMA_DUMP_ALL            every section above, each after a "# <name>" line, separated by blank lines.
  *
  * Output follows snprintf: the return value is the length of the whole text (excluding the NUL), at
- * most len bytes are written and the text is always NUL-terminated when len > 0. Every format goes
- * through one appender (struct app) so truncation is handled in one place.
+ * most len bytes are written and the text is always NUL-terminated when len > 0. Every section goes
+ * through the library's one appender (struct cma__buf, format.c), areas included, so nothing is cut
+ * short and truncation is handled in one place.
  *
  * Locking: a snapshot holds every lock in the documented order - each CPU cache's lock in CPU order,
  * then the zone lock (mm->lock) - so free lists, per-CPU lists, counters and page descriptors are
@@ -33,11 +34,6 @@
  * there is nothing to lock or describe: statistics are zero (metadata aside) and dumps are empty.
  */
 #include "internal/internal.h"
-
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
 
 /* ---- names ---------------------------------------------------------------------------------------
  * One table per migrate type: the pagetypeinfo name (Linux's migratetype_names) and the pageblock map
@@ -159,61 +155,14 @@ int cma_mm_get_stats(const struct cma_mm *mm, struct cma_mm_stats *st)
     return 0;
 }
 
-/* ---- the appender ----------------------------------------------------------------------------------
- * Writes into buf[0..len) while there is room and counts every byte regardless, like snprintf.
- * buf[len - 1] is reserved for the terminating NUL; app_finish writes it.
- */
-struct app {
-    char *buf;
-    size_t len;
-    size_t pos;  /* bytes of the full text so far */
-    bool failed; /* vsnprintf reported an encoding error */
-};
-
-static void app_printf(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void app_printf(struct app *a, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    if (a->pos < a->len)
-        n = vsnprintf(a->buf + a->pos, a->len - a->pos, fmt, ap);
-    else
-        n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        a->failed = true;
-    else
-        a->pos += (size_t)n;
-}
-
-/* One character, without a format (the pageblock map writes one per pageblock). */
-static void app_putc(struct app *a, char c)
-{
-    if (a->pos + 1 < a->len)
-        a->buf[a->pos] = c;
-    a->pos++;
-}
-
-/* NUL-terminates at the end of the text or of the buffer, whichever comes first. */
-static int app_finish(struct app *a)
-{
-    if (a->len > 0)
-        a->buf[a->pos < a->len ? a->pos : a->len - 1] = '\0';
-    if (a->failed || a->pos > INT_MAX)
-        return -CMA_EOVERFLOW;
-    return (int)a->pos;
-}
-
 /* ---- buddyinfo ----------------------------------------------------------------------------------- */
 
-static void dump_buddyinfo(struct app *a, const struct cma_mm *mm)
+static void dump_buddyinfo(struct cma__buf *a, const struct cma_mm *mm)
 {
-    app_printf(a, "Node %d, zone %8s ", NODE_ID, ZONE_NAME);
+    cma__buf_printf(a, "Node %d, zone %8s ", NODE_ID, ZONE_NAME);
     for (unsigned o = 0; o <= mm->max_order; o++)
-        app_printf(a, "%6llu ", (unsigned long long)mm->free_area[o].nr_free);
-    app_putc(a, '\n');
+        cma__buf_printf(a, "%6llu ", (unsigned long long)mm->free_area[o].nr_free);
+    cma__buf_putc(a, '\n');
 }
 
 /* ---- pagetypeinfo ---------------------------------------------------------------------------------
@@ -221,35 +170,35 @@ static void dump_buddyinfo(struct app *a, const struct cma_mm *mm)
  * with the rows ("Node %4d, zone %8s, type %12s " is 44 characters, as is "%-43s "); the block-count
  * header is padded to 23 columns while its rows start with the shorter "Node %d, zone %8s ".
  */
-static void dump_pagetypeinfo(struct app *a, const struct cma_mm *mm)
+static void dump_pagetypeinfo(struct cma__buf *a, const struct cma_mm *mm)
 {
-    app_printf(a, "Page block order: %u\n", mm->pb_order);
-    app_printf(a, "Pages per block:  %llu\n\n", 1ull << mm->pb_order);
+    cma__buf_printf(a, "Page block order: %u\n", mm->pb_order);
+    cma__buf_printf(a, "Pages per block:  %llu\n\n", 1ull << mm->pb_order);
 
-    app_printf(a, "%-43s ", "Free pages count per migrate type at order");
+    cma__buf_printf(a, "%-43s ", "Free pages count per migrate type at order");
     for (unsigned o = 0; o <= mm->max_order; o++)
-        app_printf(a, "%6u ", o);
-    app_putc(a, '\n');
+        cma__buf_printf(a, "%6u ", o);
+    cma__buf_putc(a, '\n');
     for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++) {
-        app_printf(a, "Node %4d, zone %8s, type %12s ", NODE_ID, ZONE_NAME, mt_names[t].name);
+        cma__buf_printf(a, "Node %4d, zone %8s, type %12s ", NODE_ID, ZONE_NAME, mt_names[t].name);
         for (unsigned o = 0; o <= mm->max_order; o++)
-            app_printf(a, "%6llu ", (unsigned long long)mm->free_area[o].lists[t].nr);
-        app_putc(a, '\n');
+            cma__buf_printf(a, "%6llu ", (unsigned long long)mm->free_area[o].lists[t].nr);
+        cma__buf_putc(a, '\n');
     }
 
-    app_printf(a, "\n%-23s", "Number of blocks type ");
+    cma__buf_printf(a, "\n%-23s", "Number of blocks type ");
     for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
-        app_printf(a, "%12s ", mt_names[t].name);
-    app_putc(a, '\n');
-    app_printf(a, "Node %d, zone %8s ", NODE_ID, ZONE_NAME);
+        cma__buf_printf(a, "%12s ", mt_names[t].name);
+    cma__buf_putc(a, '\n');
+    cma__buf_printf(a, "Node %d, zone %8s ", NODE_ID, ZONE_NAME);
     for (unsigned t = 0; t < CMA_MIGRATE_TYPES; t++)
-        app_printf(a, "%12llu ", (unsigned long long)mm->pb_count[t]);
-    app_putc(a, '\n');
+        cma__buf_printf(a, "%12llu ", (unsigned long long)mm->pb_count[t]);
+    cma__buf_putc(a, '\n');
 }
 
 /* ---- vmstat -------------------------------------------------------------------------------------- */
 
-static void dump_vmstat(struct app *a, const struct cma_mm *mm)
+static void dump_vmstat(struct cma__buf *a, const struct cma_mm *mm)
 {
     struct cma_mm_stats st;
     stats_locked(mm, &st);
@@ -278,7 +227,7 @@ static void dump_vmstat(struct app *a, const struct cma_mm *mm)
         {"metadata_bytes", st.metadata_bytes},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        app_printf(a, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].value);
+        cma__buf_printf(a, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].value);
 }
 
 /* ---- pageblock map --------------------------------------------------------------------------------
@@ -317,7 +266,7 @@ static bool map_range_free(const struct cma_mm *mm, struct map_walk *w, cma_pfn_
     return all;
 }
 
-static void dump_pageblock_map(struct app *a, const struct cma_mm *mm)
+static void dump_pageblock_map(struct cma__buf *a, const struct cma_mm *mm)
 {
     const unsigned pbo = mm->pb_order;
     for (unsigned i = 0; i < mm->nspans; i++) {
@@ -327,7 +276,7 @@ static void dump_pageblock_map(struct app *a, const struct cma_mm *mm)
         struct map_walk w = {.sp = sp, .next = sp->base, .last_free = true};
         unsigned col = 0;
 
-        app_printf(a, "span %u: pfn 0x%llx-0x%llx (%llu pages)\n", i, (unsigned long long)sp->base,
+        cma__buf_printf(a, "span %u: pfn 0x%llx-0x%llx (%llu pages)\n", i, (unsigned long long)sp->base,
                    (unsigned long long)(end - 1), (unsigned long long)sp->npages);
         for (uint64_t pb = pb_lo; pb <= pb_hi; pb++) {
             cma_pfn_t pb_start = (cma_pfn_t)pb << pbo;
@@ -344,15 +293,15 @@ static void dump_pageblock_map(struct app *a, const struct cma_mm *mm)
                     c = (char)(c - 'A' + 'a');
             }
             if (col == 0)
-                app_printf(a, "%10llx: ", (unsigned long long)pb_start);
-            app_putc(a, c);
+                cma__buf_printf(a, "%10llx: ", (unsigned long long)pb_start);
+            cma__buf_putc(a, c);
             if (++col == MAP_PER_LINE || pb == pb_hi) {
-                app_putc(a, '\n');
+                cma__buf_putc(a, '\n');
                 col = 0;
             }
         }
     }
-    app_printf(a, "legend: U unmovable M movable R reclaimable H highatomic C cma I isolate . hole; "
+    cma__buf_printf(a, "legend: U unmovable M movable R reclaimable H highatomic C cma I isolate . hole; "
                   "lower case = all free\n");
 }
 
@@ -360,13 +309,10 @@ static void dump_pageblock_map(struct app *a, const struct cma_mm *mm)
 
 /* Per-area counters, named as Linux's /sys/kernel/mm/cma/<area>/ files. Takes each area's lock, so
  * it runs outside lock_all (lock order: area before zone). */
-static void dump_areas(struct app *a, const struct cma_mm *mm)
+static void dump_areas(struct cma__buf *a, const struct cma_mm *mm)
 {
-    for (unsigned i = 0; i < mm->nr_areas; i++) {
-        char tmp[1024];
-        if (cma__area_format(mm->areas[i], tmp, sizeof tmp, false) >= 0)
-            app_printf(a, "%s", tmp);
-    }
+    for (unsigned i = 0; i < mm->nr_areas; i++)
+        cma__area_format(mm->areas[i], a, false);
 }
 
 /* ---- entry point --------------------------------------------------------------------------------- */
@@ -387,9 +333,10 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
         return -CMA_EINVAL;
     }
 
-    struct app a = {.buf = buf, .len = len, .pos = 0, .failed = false};
+    struct cma__buf a;
+    cma__buf_init(&a, buf, len);
     if (!mm->online)
-        return app_finish(&a);
+        return cma__buf_finish(&a);
 
     lock_all(mm);
     switch (what) {
@@ -408,20 +355,20 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
     case CMA_DUMP_AREAS:
         break;
     case CMA_DUMP_ALL:
-        app_printf(&a, "# buddyinfo\n");
+        cma__buf_printf(&a, "# buddyinfo\n");
         dump_buddyinfo(&a, mm);
-        app_printf(&a, "\n# pagetypeinfo\n");
+        cma__buf_printf(&a, "\n# pagetypeinfo\n");
         dump_pagetypeinfo(&a, mm);
-        app_printf(&a, "\n# vmstat\n");
+        cma__buf_printf(&a, "\n# vmstat\n");
         dump_vmstat(&a, mm);
-        app_printf(&a, "\n# pageblock_map\n");
+        cma__buf_printf(&a, "\n# pageblock_map\n");
         dump_pageblock_map(&a, mm);
         break;
     }
     unlock_all(mm);
     if (what == CMA_DUMP_ALL && mm->nr_areas)
-        app_printf(&a, "\n# areas\n");
+        cma__buf_printf(&a, "\n# areas\n");
     if (what == CMA_DUMP_AREAS || what == CMA_DUMP_ALL)
         dump_areas(&a, mm);
-    return app_finish(&a);
+    return cma__buf_finish(&a);
 }

@@ -9,9 +9,31 @@
 
 #include "types.h"
 #include "debug.h"
+#include "libc.h"
+
+#include <stdarg.h>
 
 #define CMA_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CMA_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- format.c ----------------------------------------------------------------------------------- */
+/* The one text builder: snprintf's contract (writes while there is room, counts the full text;
+ * finish NUL-terminates and returns the full length, -EOVERFLOW past INT_MAX). The formatter reads
+ * C's printf subset listed in format.c, so the format attribute checks every call. */
+struct cma__buf {
+    char *buf;
+    size_t len;
+    size_t pos; /* bytes of the full text so far */
+};
+void cma__buf_init(struct cma__buf *b, char *buf, size_t len);
+void cma__buf_putc(struct cma__buf *b, char c);
+void cma__buf_write(struct cma__buf *b, const char *s, size_t n);
+void cma__buf_vprintf(struct cma__buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void cma__buf_printf(struct cma__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cma__buf_finish(struct cma__buf *b);
+/* snprintf and vsnprintf through the builder. */
+int cma__format(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cma__vformat(char *buf, size_t len, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* ---- host.c ------------------------------------------------------------------------------------- */
 /* Resolves user hooks (may be NULL) into hx, filling defaults. -EINVAL for half a set of lock hooks. */
@@ -397,8 +419,8 @@ int cma__free_contig_locked(struct cma_mm *mm, cma_pfn_t start, uint64_t count);
 bool cma__pfn_in_area(const struct cma_mm *mm, cma_pfn_t pfn);
 /* End pfn of the area containing pfn, or 0. */
 cma_pfn_t cma__area_end_containing(const struct cma_mm *mm, cma_pfn_t pfn);
-/* The sysfs-style counters of an area (and its bitmap runs), snprintf semantics. Takes area->lock. */
-int cma__area_format(const struct cma_area *area, char *buf, size_t len, bool with_bitmap);
+/* Appends the sysfs-style counters of an area (and its bitmap runs). Takes area->lock. */
+void cma__area_format(const struct cma_area *area, struct cma__buf *b, bool with_bitmap);
 void cma__areas_activate_locked(struct cma_mm *mm);
 void cma__areas_fini(struct cma_mm *mm);
 int cma__check_areas_locked(const struct cma_mm *mm, char *why, size_t len);
