@@ -312,17 +312,16 @@ int cma_mm_check(const struct cma_mm *cmm, char *why, size_t len)
         return -CMA_EINVAL;
     if (!mm->online)
         return cma__check_locked(mm, why, len);
-    /* lock order: areas, per-CPU caches, zone */
+    /* lock order: per-CPU caches (first: their handshake in local mode runs with no lock held),
+     * areas, zone. Nobody holding an area's bitmap lock waits for a cache. */
+    cma__pcp_lock_all(mm);
     for (unsigned i = 0; i < mm->nr_areas; i++)
         cma__lock(&mm->host, &mm->areas[i]->lock);
-    for (unsigned cpu = 0; cpu < mm->nr_cpus; cpu++)
-        cma__lock(&mm->host, &mm->pcp[cpu].lock);
     cma__mm_lock(mm);
     r = cma__check_locked(mm, why, len);
     cma__mm_unlock(mm);
-    for (unsigned cpu = mm->nr_cpus; cpu-- > 0;)
-        cma__unlock(&mm->host, &mm->pcp[cpu].lock);
     for (unsigned i = mm->nr_areas; i-- > 0;)
         cma__unlock(&mm->host, &mm->areas[i]->lock);
+    cma__pcp_unlock_all(mm);
     return r;
 }

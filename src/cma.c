@@ -185,7 +185,7 @@ static int area_new(struct cma_mm *mm, uint64_t pages, unsigned order_per_bit, s
         cma__host_free(&mm->host, a, sizeof *a);
         return r;
     }
-    if ((r = cma__lock_init(&mm->host, &a->alloc_lock))) {
+    if ((r = cma__mutex_init(&mm->host, &a->alloc_lock))) {
         cma__lock_fini(&mm->host, &a->lock);
         cma__host_free(&mm->host, a->bitmap, bitmap_bytes(a));
         cma__host_free(&mm->host, a, sizeof *a);
@@ -198,7 +198,7 @@ static int area_new(struct cma_mm *mm, uint64_t pages, unsigned order_per_bit, s
 static void area_delete(struct cma_mm *mm, struct cma_area *a)
 {
     cma__lock_fini(&mm->host, &a->lock);
-    cma__lock_fini(&mm->host, &a->alloc_lock);
+    cma__mutex_fini(&mm->host, &a->alloc_lock);
     cma__host_free(&mm->host, atomic_load_explicit(&a->busy, memory_order_relaxed),
                    BUSY_MAX * sizeof(cma_pfn_t));
     cma__host_free(&mm->host, a->bitmap, bitmap_bytes(a));
@@ -333,9 +333,9 @@ int cma_area_set_policy(struct cma_area *area, enum cma_policy policy)
 {
     if (!area || (policy != CMA_POLICY_DEFAULT && policy != CMA_POLICY_LINUX))
         return -CMA_EINVAL;
-    cma__lock(&area->mm->host, &area->alloc_lock);
+    cma__mutex_lock(&area->mm->host, &area->alloc_lock);
     area->policy = policy;
-    cma__unlock(&area->mm->host, &area->alloc_lock);
+    cma__mutex_unlock(&area->mm->host, &area->alloc_lock);
     return 0;
 }
 
@@ -343,9 +343,9 @@ int cma_area_set_discard(struct cma_area *area, bool enable)
 {
     if (!area)
         return -CMA_EINVAL;
-    cma__lock(&area->mm->host, &area->alloc_lock);
+    cma__mutex_lock(&area->mm->host, &area->alloc_lock);
     area->discard = enable;
-    cma__unlock(&area->mm->host, &area->alloc_lock);
+    cma__mutex_unlock(&area->mm->host, &area->alloc_lock);
     return 0;
 }
 
@@ -606,7 +606,7 @@ static int area_alloc(struct alloc_ctx *c, unsigned align_order)
     c->req = (struct cma__contig_req){0};
     c->resume_bit = UINT64_MAX;
     area_busy_prepare(a);
-    cma__lock(&mm->host, &a->alloc_lock);
+    cma__mutex_lock(&mm->host, &a->alloc_lock);
     cma__lock(&mm->host, &a->lock);
     r = a->policy == CMA_POLICY_LINUX ? alloc_linux(c) : alloc_default(c);
     uint64_t dt = mm->host.h.now_ns(mm->host.h.ctx) - t0;
@@ -622,7 +622,7 @@ static int area_alloc(struct alloc_ctx *c, unsigned align_order)
     a->latency_ns_total += dt;
     a->latency_hist[log2_bucket(dt)]++;
     cma__unlock(&mm->host, &a->lock);
-    cma__unlock(&mm->host, &a->alloc_lock);
+    cma__mutex_unlock(&mm->host, &a->alloc_lock);
     return r;
 }
 

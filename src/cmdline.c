@@ -166,9 +166,11 @@ static int cl_number(struct cl *p, const char *what, uint64_t *vp, size_t *atp)
     }
     if (i >= p->end || cl_digit(s[i]) >= base)
         return cl_fail(p, at, "missing %s", what);
+    /* the largest value that can take one more digit (a constant: no 64-bit division at run time) */
+    const uint64_t most = base == 10 ? UINT64_MAX / 10 : base == 16 ? UINT64_MAX / 16 : UINT64_MAX / 8;
     for (; i < p->end && cl_digit(s[i]) < base; i++) {
         unsigned d = cl_digit(s[i]);
-        if (v > (UINT64_MAX - d) / base)
+        if (v > most || v * base > UINT64_MAX - d)
             return cl_fail(p, at, "%s overflows 64 bits", what);
         v = v * base + d;
     }

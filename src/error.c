@@ -5,9 +5,6 @@
  */
 #include "internal/internal.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
 const char *cma_version(void) { return CMA_VERSION_STRING; }
 
 /* The magnitude of an error code, safe for INT_MIN. */
@@ -41,10 +38,11 @@ const char *cma_err_name(int err)
     return "E?";
 }
 
-/* Assertions are a debugging aid for libcma's own developers; the one place the library writes to
- * stderr, just before aborting. */
+/* Assertions are a debugging aid for libcma's own developers: the message goes to the host's panic
+ * hook (hosted default: stderr, then abort). */
 _Noreturn void cma__assert_fail(const char *expr, const char *file, int line)
 {
-    fprintf(stderr, "libcma: assertion failed: %s (%s:%d)\n", expr, file, line);
-    abort();
+    char msg[256];
+    cma__format(msg, sizeof msg, "assertion failed: %s (%s:%d)", expr, file, line);
+    cma__panic(msg);
 }

@@ -21,7 +21,10 @@
  */
 #include "internal/internal.h"
 
-#include <limits.h>
+/* gcc's <limits.h> defers to the C library's when the compiler was built for one: the compiler's
+ * own macros work everywhere. */
+#define INT_MAX __INT_MAX__
+#define INT_MIN (-__INT_MAX__ - 1)
 
 void cma__buf_init(struct cma__buf *b, char *buf, size_t len)
 {

@@ -24,10 +24,6 @@
  */
 #include "internal/internal.h"
 
-#if defined(__SSE2__) && defined(__x86_64__)
-#include <emmintrin.h>
-#endif
-
 #define PIN_TOMB (CMA_IDX_NIL - 1)
 
 /* ---- head lookup ------------------------------------------------------------------------------- */
@@ -295,29 +291,8 @@ static uint32_t target_alloc_locked(struct cma_mm *mm, unsigned order, unsigned 
     return idx;
 }
 
-#if defined(__SSE2__) && defined(__x86_64__)
-/* One 64-byte line: aligned loads, streaming stores. */
-static inline void copy_line_nt(uint8_t *dst, const uint8_t *src)
-{
-    __m128i a = _mm_load_si128((const __m128i *)src);
-    __m128i b = _mm_load_si128((const __m128i *)(src + 16));
-    __m128i c = _mm_load_si128((const __m128i *)(src + 32));
-    __m128i d = _mm_load_si128((const __m128i *)(src + 48));
-    _mm_stream_si128((__m128i *)dst, a);
-    _mm_stream_si128((__m128i *)(dst + 16), b);
-    _mm_stream_si128((__m128i *)(dst + 32), c);
-    _mm_stream_si128((__m128i *)(dst + 48), d);
-}
-#endif
-
-/* Copies a block's contents (backed mode). Targets are cold and will not be read by this CPU soon,
- * so on x86-64 the copy uses non-temporal stores: no read-for-ownership of the target lines and no
- * eviction of the caller's working set. Sources are scattered pages, which the hardware prefetcher
- * does not follow across page boundaries: a software prefetch runs COPY_PREFETCH bytes ahead of the
- * loads and continues into the next source of the batch (`next`, may be CMA_PFN_NONE), which brings
- * a half-full window's copy to the speed of one contiguous memcpy (docs/benchmarks.md). */
-#define COPY_PREFETCH 512
-
+/* Copies a block's contents (backed mode) with the host's copy hook, or libcma's (copy.c), which
+ * prefetches `next` (the batch's next source, may be CMA_PFN_NONE) while it finishes. */
 static void copy_block(const struct cma_mm *mm, cma_pfn_t from, cma_pfn_t to, unsigned order,
                        cma_pfn_t next)
 {
@@ -325,26 +300,10 @@ static void copy_block(const struct cma_mm *mm, cma_pfn_t from, cma_pfn_t to, un
     size_t n = (size_t)mm->page_size << order;
     if (!src || !dst)
         return;
-#if defined(__SSE2__) && defined(__x86_64__)
-    const uint8_t *nsrc = next == CMA_PFN_NONE ? NULL : cma_pfn_to_virt(mm, next);
-    if (!(((uintptr_t)src | (uintptr_t)dst) & 15) && n > COPY_PREFETCH) {
-        size_t i = 0;
-        for (; i < n - COPY_PREFETCH; i += 64) {
-            _mm_prefetch((const char *)src + i + COPY_PREFETCH, _MM_HINT_NTA);
-            copy_line_nt(dst + i, src + i);
-        }
-        for (size_t k = 0; i < n; i += 64, k += 64) {
-            if (nsrc)
-                _mm_prefetch((const char *)nsrc + k, _MM_HINT_NTA);
-            copy_line_nt(dst + i, src + i);
-        }
-        _mm_sfence();
-        return;
-    }
-#else
-    (void)next;
-#endif
-    memcpy(dst, src, n);
+    if (mm->host.default_copy)
+        cma__copy_pages(dst, src, n, next == CMA_PFN_NONE ? NULL : cma_pfn_to_virt(mm, next));
+    else
+        mm->host.h.copy(mm->host.h.ctx, dst, src, n);
 }
 
 /* Marking pages PF_MIGRATING takes every per-CPU cache lock before the zone lock: the cache free

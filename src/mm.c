@@ -64,6 +64,7 @@ int cma_mm_create(const struct cma_mm_config *cfg, struct cma_mm **mmp)
         return -CMA_EINVAL;
     if ((r = config_validate(cfg)) || (r = cma__host_resolve(cfg->host, &hx)))
         return r;
+    cma__panic_install(&hx);
     mm = cma__host_alloc(&hx, sizeof *mm);
     if (!mm)
         return -CMA_ENOMEM;

@@ -113,7 +113,7 @@ static void trim_locked(struct cma_mm *mm, struct cma_pcp *pcp, uint32_t target,
 /* ---- allocation and free ------------------------------------------------------------------------ */
 
 /* Refills an empty list with a batch of blocks under one zone-lock hold (the removal state machine
- * keeps its mode across the batch). Caller holds pcp->lock. */
+ * keeps its mode across the batch). Caller is inside the cache (its lock, or its owner in local mode). */
 void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt)
 {
     struct cma_pcplist *l = &pcp->lists[order][mt];
@@ -136,7 +136,7 @@ void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, uns
     pcp->refills++;
 }
 
-/* Trims a cache that reached high back to high - batch. Caller holds pcp->lock. */
+/* Trims a cache that reached high back to high - batch. Caller is inside the cache. */
 void cma__pcp_trim(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt)
 {
     cma__mm_lock(mm);
@@ -152,19 +152,66 @@ void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu)
         trim_locked(mm, pcp, 0, 0);
 }
 
-void cma__pcp_lock_all(struct cma_mm *mm)
+/* ---- work on caches from outside their CPU ----------------------------------------------------------
+ * Draining, isolation, marking pages for migration, statistics and the checker work on caches that are
+ * not (only) the caller's. They take the caches' locks, which excludes every fast path in the normal
+ * mode. In local mode an owner's fast path takes no lock, so first they count themselves in as remote on
+ * each cache, make every CPU execute a barrier (host cpu_barrier: after it, an owner entering sees the
+ * count and backs off, and an owner already inside has its `local` store visible), and wait until each
+ * cache's owner is out. One barrier serves a whole range. Called with no spinning lock held.
+ */
+static void remote_begin(struct cma_mm *mm, unsigned from, unsigned to)
 {
+    if (!mm->host.local_caches)
+        return;
+    for (unsigned c = from; c < to; c++)
+        atomic_fetch_add_explicit(&mm->pcp[c].remote, 1, memory_order_relaxed);
+    mm->host.h.cpu_barrier(mm->host.h.ctx);
+    for (unsigned c = from; c < to; c++)
+        while (atomic_load_explicit(&mm->pcp[c].local, memory_order_acquire))
+            mm->host.h.relax(mm->host.h.ctx);
+}
+
+static void remote_end(struct cma_mm *mm, unsigned from, unsigned to)
+{
+    if (!mm->host.local_caches)
+        return;
+    for (unsigned c = from; c < to; c++)
+        atomic_fetch_sub_explicit(&mm->pcp[c].remote, 1, memory_order_release);
+}
+
+/* The public entry points that only read take `const struct cma_mm *`, but locks are mutable state:
+ * casting const away is sound because every cma_mm is created writable by cma_mm_create(). */
+void cma__pcp_lock_all(const struct cma_mm *cmm)
+{
+    struct cma_mm *mm = (struct cma_mm *)cmm;
+    remote_begin(mm, 0, mm->nr_cpus);
     for (unsigned c = 0; c < mm->nr_cpus; c++)
         cma__lock(&mm->host, &mm->pcp[c].lock);
 }
 
-void cma__pcp_unlock_all(struct cma_mm *mm)
+void cma__pcp_unlock_all(const struct cma_mm *cmm)
 {
+    struct cma_mm *mm = (struct cma_mm *)cmm;
     for (unsigned c = mm->nr_cpus; c-- > 0;)
         cma__unlock(&mm->host, &mm->pcp[c].lock);
+    remote_end(mm, 0, mm->nr_cpus);
 }
 
-void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu)
+void cma__lock_all(const struct cma_mm *mm)
+{
+    cma__pcp_lock_all(mm);
+    cma__mm_lock((struct cma_mm *)mm);
+}
+
+void cma__unlock_all(const struct cma_mm *mm)
+{
+    cma__mm_unlock((struct cma_mm *)mm);
+    cma__pcp_unlock_all(mm);
+}
+
+/* Empties one cache; the caller has counted in as remote on it (local mode). */
+static void drain_one(struct cma_mm *mm, unsigned cpu)
 {
     struct cma_pcp *pcp = &mm->pcp[cpu];
     cma__lock(&mm->host, &pcp->lock);
@@ -176,10 +223,19 @@ void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu)
     cma__unlock(&mm->host, &pcp->lock);
 }
 
+void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu)
+{
+    remote_begin(mm, cpu, cpu + 1);
+    drain_one(mm, cpu);
+    remote_end(mm, cpu, cpu + 1);
+}
+
 void cma__pcp_drain_all(struct cma_mm *mm)
 {
+    remote_begin(mm, 0, mm->nr_cpus);
     for (unsigned c = 0; c < mm->nr_cpus; c++)
-        cma__pcp_drain_cpu(mm, c);
+        drain_one(mm, c);
+    remote_end(mm, 0, mm->nr_cpus);
 }
 
 int cma_drain_cpu_caches(struct cma_mm *mm)

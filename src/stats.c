@@ -55,27 +55,6 @@ static const struct {
 #define ZONE_NAME "Normal"
 #define MAP_PER_LINE 64
 
-/* ---- locking --------------------------------------------------------------------------------------
- * The public entry points take `const struct cma_mm *` because they do not change the machine, but the
- * locks inside it are mutable state: taking one writes the lock word. Casting const away is sound
- * because every cma_mm is created writable by cma_mm_create().
- */
-static void lock_all(const struct cma_mm *cmm)
-{
-    struct cma_mm *mm = (struct cma_mm *)cmm;
-    for (unsigned cpu = 0; cpu < mm->nr_cpus; cpu++)
-        cma__lock(&mm->host, &mm->pcp[cpu].lock);
-    cma__mm_lock(mm);
-}
-
-static void unlock_all(const struct cma_mm *cmm)
-{
-    struct cma_mm *mm = (struct cma_mm *)cmm;
-    cma__mm_unlock(mm);
-    for (unsigned cpu = mm->nr_cpus; cpu-- > 0;)
-        cma__unlock(&mm->host, &mm->pcp[cpu].lock);
-}
-
 /* ---- statistics ---------------------------------------------------------------------------------- */
 
 /* Adds every page held in one CPU cache to nr_free[] by the effective type of its pageblock. The walk is
@@ -94,7 +73,7 @@ static void pcp_free_by_type(const struct cma_mm *mm, const struct cma_pcp *pcp,
     }
 }
 
-/* The snapshot; caller holds every lock (lock_all) and mm is online. */
+/* The snapshot; caller holds every cache lock and the zone lock (cma__lock_all), mm is online. */
 static void stats_locked(const struct cma_mm *mm, struct cma_mm_stats *st)
 {
     memset(st, 0, sizeof *st);
@@ -128,7 +107,7 @@ static void stats_locked(const struct cma_mm *mm, struct cma_mm_stats *st)
     st->nr_allocated = st->nr_managed >= st->nr_free_total ? st->nr_managed - st->nr_free_total : 0;
 
     st->metadata_bytes = mm->metadata_bytes + cma__memblock_metadata_bytes(&mm->mb);
-    st->metadata_bytes_per_page_x100 = st->nr_pages ? st->metadata_bytes * 100 / st->nr_pages : 0;
+    st->metadata_bytes_per_page_x100 = st->nr_pages ? cma__div64(st->metadata_bytes * 100, st->nr_pages) : 0;
 
     st->alloc_fail = mm->alloc_fail;
     st->bad_frees = mm->bad_frees;
@@ -149,9 +128,9 @@ int cma_mm_get_stats(const struct cma_mm *mm, struct cma_mm_stats *st)
         st->metadata_bytes = mm->metadata_bytes + cma__memblock_metadata_bytes(&mm->mb);
         return 0;
     }
-    lock_all(mm);
+    cma__lock_all(mm);
     stats_locked(mm, st);
-    unlock_all(mm);
+    cma__unlock_all(mm);
     return 0;
 }
 
@@ -308,7 +287,7 @@ static void dump_pageblock_map(struct cma__buf *a, const struct cma_mm *mm)
 /* ---- areas --------------------------------------------------------------------------------------- */
 
 /* Per-area counters, named as Linux's /sys/kernel/mm/cma/<area>/ files. Takes each area's lock, so
- * it runs outside lock_all (lock order: area before zone). */
+ * it runs outside cma__lock_all (lock order: area before zone). */
 static void dump_areas(struct cma__buf *a, const struct cma_mm *mm)
 {
     for (unsigned i = 0; i < mm->nr_areas; i++)
@@ -338,7 +317,7 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
     if (!mm->online)
         return cma__buf_finish(&a);
 
-    lock_all(mm);
+    cma__lock_all(mm);
     switch (what) {
     case CMA_DUMP_BUDDYINFO:
         dump_buddyinfo(&a, mm);
@@ -365,7 +344,7 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
         dump_pageblock_map(&a, mm);
         break;
     }
-    unlock_all(mm);
+    cma__unlock_all(mm);
     if (what == CMA_DUMP_ALL && mm->nr_areas)
         cma__buf_printf(&a, "\n# areas\n");
     if (what == CMA_DUMP_AREAS || what == CMA_DUMP_ALL)

@@ -36,15 +36,25 @@ int cma__format(char *buf, size_t len, const char *fmt, ...) __attribute__((form
 int cma__vformat(char *buf, size_t len, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* ---- host.c ------------------------------------------------------------------------------------- */
-/* Resolves user hooks (may be NULL) into hx, filling defaults. -EINVAL for half a set of lock hooks. */
+/* Resolves user hooks (may be NULL) into hx, filling defaults. -EINVAL for half a set of lock or
+ * mutex hooks, alloc without free, a size too small, or (freestanding) no memory hooks. */
 int cma__host_resolve(const struct cma_host *user, struct cma_hostx *hx);
 void *cma__host_alloc(const struct cma_hostx *hx, size_t size);
 void cma__host_free(const struct cma_hostx *hx, void *p, size_t size);
+/* Formats (or hands the format to logv); nothing happens without a log hook. */
 void cma__log(const struct cma_hostx *hx, enum cma_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Makes hx's panic hook the program's (cma_mm_create); cma__panic calls it, or the default. */
+void cma__panic_install(const struct cma_hostx *hx);
+_Noreturn void cma__panic(const char *msg);
 void cma__lock_slow(const struct cma_hostx *hx, struct cma_lock *l);
 int cma__lock_init(const struct cma_hostx *hx, struct cma_lock *l);
 void cma__lock_fini(const struct cma_hostx *hx, struct cma_lock *l);
+/* The sleeping class (an area's allocation lock): never taken inside a spinning lock. */
+int cma__mutex_init(const struct cma_hostx *hx, struct cma_lock *l);
+void cma__mutex_fini(const struct cma_hostx *hx, struct cma_lock *l);
+void cma__mutex_lock(const struct cma_hostx *hx, struct cma_lock *l);
+void cma__mutex_unlock(const struct cma_hostx *hx, struct cma_lock *l);
 
 static inline void cma__lock(const struct cma_hostx *hx, struct cma_lock *l)
 {
@@ -84,30 +94,67 @@ static inline bool cma__lock_held(const struct cma_hostx *hx, const struct cma_l
 static inline void cma__mm_lock(struct cma_mm *mm) { cma__lock(&mm->host, &mm->lock); }
 static inline void cma__mm_unlock(struct cma_mm *mm) { cma__unlock(&mm->host, &mm->lock); }
 
-/* The calling CPU's cache index. The default host keeps a per-thread slot (handed out round-robin
- * on first use) that is read here without a call. */
-/* initial-exec: a direct %fs-relative load instead of a __tls_get_addr call in position-independent
- * code (one 4-byte slot; fine for libcma loaded at start-up or dlopen'ed into glibc's spare static
- * TLS). */
-#if defined(__GNUC__) || defined(__clang__)
+/* ---- host_posix.c (hosted builds only) ----------------------------------------------------------- */
+#ifndef CMA_FREESTANDING
+/* Fills the hooks h leaves NULL with POSIX ones (the mutexes only without custom spinning locks). */
+void cma__host_posix_defaults(struct cma_host *h, bool custom_locks);
+_Noreturn void cma__posix_panic(const char *msg);
+/* The default CPU id: a per-thread slot, read here without a call. The static library may ask for
+ * initial-exec TLS (a direct thread-pointer load); the shared library keeps the general-dynamic
+ * model so it can be dlopen()ed into a process without spare static TLS. */
+#if defined(CMA_TLS_INITIAL_EXEC) && (defined(__GNUC__) || defined(__clang__))
 #define CMA_TLS_MODEL __attribute__((tls_model("initial-exec")))
 #else
 #define CMA_TLS_MODEL
 #endif
 extern _Thread_local unsigned cma__tls_cpu_slot CMA_TLS_MODEL;
 unsigned cma__tls_cpu_slot_assign(void);
+#endif
+
+/* The calling CPU's cache index (normal mode: cpu_id, or the default per-thread slot). */
 static inline unsigned cma__this_cpu(const struct cma_mm *mm)
 {
     unsigned id;
     if (CMA_LIKELY(mm->host.default_cpu_id)) {
+#ifdef CMA_FREESTANDING
+        id = 0;
+#else
         id = cma__tls_cpu_slot;
         if (CMA_UNLIKELY(id == UINT32_MAX))
             id = cma__tls_cpu_slot_assign();
+#endif
+    } else if (mm->host.h.cpu_id_ex) {
+        bool ex;
+        id = mm->host.h.cpu_id_ex(mm->host.h.ctx, &ex);
     } else {
         id = mm->host.h.cpu_id(mm->host.h.ctx);
     }
     return CMA_LIKELY(id < mm->nr_cpus) ? id : id % mm->nr_cpus;
 }
+
+/* Local mode: the cache the caller may use without its lock - its CPU's, when it runs CPU-exclusive
+ * and its id names a cache of its own (not taken modulo) - or NULL. */
+static inline struct cma_pcp *cma__this_cpu_owned(struct cma_mm *mm)
+{
+    bool ex = false;
+    unsigned id = mm->host.h.cpu_id_ex(mm->host.h.ctx, &ex);
+    return ex && id < mm->nr_cpus ? &mm->pcp[id] : NULL;
+}
+
+/* ---- copy.c --------------------------------------------------------------------------------------- */
+/* Copies n bytes of page contents (both page aligned, no overlap); next (may be NULL) is the source
+ * the caller copies next, prefetched while this copy ends. Non-temporal stores on x86-64 with SSE2
+ * (cma__copy_nt), memcpy with prefetch elsewhere (cma__copy_portable); both always built where they
+ * can run, so the fallback is tested on x86 too. Freestanding builds never use SSE registers (a
+ * kernel must save them first; its copy hook can): the portable copy only. */
+void cma__copy_pages(void *dst, const void *src, size_t n, const void *next);
+void cma__copy_portable(void *dst, const void *src, size_t n, const void *next);
+#if defined(__SSE2__) && defined(__x86_64__) && !defined(CMA_FREESTANDING)
+#define CMA_HAVE_COPY_NT 1
+void cma__copy_nt(void *dst, const void *src, size_t n, const void *next);
+#endif
+/* cma__copy_pages as the host's copy hook (the default when the host gives none). */
+void cma__copy_default(void *ctx, void *dst, const void *src, size_t n);
 
 /* ---- mm.c (boot phase) --------------------------------------------------------------------------- */
 /* Takes mm->lock for a boot-phase change (memblock, area declarations); -EPERM once online. Full
@@ -286,15 +333,19 @@ void cma__free_all_unreserved(struct cma_mm *mm);
 int cma__pcp_array_alloc(const struct cma_mm *mm, struct cma_pcp **pcpp);
 void cma__pcp_array_free(const struct cma_mm *mm, struct cma_pcp *pcp);
 void cma__pcp_setup(struct cma_mm *mm);
-/* Slow paths of the inline fast paths in pcp_inline.h; caller holds pcp->lock. */
+/* Slow paths of the inline fast paths in pcp_inline.h; caller is inside the cache. */
 void cma__pcp_refill(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);
 void cma__pcp_trim(struct cma_mm *mm, struct cma_pcp *pcp, unsigned order, unsigned mt);
 void cma__pcp_drain_cpu(struct cma_mm *mm, unsigned cpu);
 /* Empties one CPU's cache; caller holds that pcp lock and mm->lock. */
 void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu);
-/* Takes / releases every pcp lock (in CPU order; before mm->lock). */
-void cma__pcp_lock_all(struct cma_mm *mm);
-void cma__pcp_unlock_all(struct cma_mm *mm);
+/* Takes / releases every cache for work from outside their CPUs (in CPU order; before any other
+ * spinning lock; in local mode with the owners' handshake, see pcp.c). */
+void cma__pcp_lock_all(const struct cma_mm *mm);
+void cma__pcp_unlock_all(const struct cma_mm *mm);
+/* Every cache, then the zone: a consistent view of all free lists (statistics, dumps). */
+void cma__lock_all(const struct cma_mm *mm);
+void cma__unlock_all(const struct cma_mm *mm);
 void cma__pcp_drain_all(struct cma_mm *mm);
 
 /* ---- migrate.c ---------------------------------------------------------------------------------- */
@@ -433,5 +484,23 @@ int cma__check_locked(const struct cma_mm *mm, char *why, size_t len);
 static inline bool cma__is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 static inline unsigned cma__ffs64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 static inline unsigned cma__fls64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+/* n / d (d > 0). A 64-bit division is a call into the compiler's runtime on 32-bit targets, which
+ * a freestanding build may not have: there it is done by shifts (cold paths only). */
+static inline uint64_t cma__div64(uint64_t n, uint64_t d)
+{
+#if UINTPTR_MAX > 0xffffffffu
+    return n / d;
+#else
+    uint64_t q = 0, r = 0;
+    for (int b = 63; b >= 0; b--) {
+        r = (r << 1) | ((n >> b) & 1);
+        if (r >= d) {
+            r -= d;
+            q |= 1ull << b;
+        }
+    }
+    return q;
+#endif
+}
 
 #endif /* CMA_INTERNAL_H */

@@ -37,7 +37,8 @@
 
 /* ---- locks --------------------------------------------------------------------------------------
  * Built-in: a test-and-test-and-set spinlock calling host.relax while contended. A host that supplies
- * lock hooks gets `word` instead and spin stays unused.
+ * lock hooks gets `word` instead and spin stays unused. The same struct serves both classes: the
+ * spinning one (cma__lock) and the sleeping one (cma__mutex_lock, each area's allocation lock).
  */
 struct cma_lock {
     atomic_uint spin;
@@ -135,6 +136,11 @@ struct cma_pcp {
     /* event counters of calls served here (summed into the stats) */
     uint64_t pgalloc, pgfree, pgalloc_pages, pgfree_pages;
     uint64_t refills, drains;
+    /* Local mode (hostx.local_caches): the owning CPU's exclusive callers use the cache without the
+     * lock, inside `local`; anyone else counts itself in `remote` first and waits for local == 0
+     * (pcp.c explains the handshake). */
+    atomic_uint local;
+    atomic_uint remote;
 } __attribute__((aligned(64)));
 
 /* ---- memblock ------------------------------------------------------------------------------------
@@ -168,11 +174,17 @@ struct cma_mb_grow {
     size_t max[2];                    /* their capacities; 0 = that array is not grown */
 };
 
-/* The host with every hook resolved to a default (never NULL members). */
+/* The host with its hooks resolved (host.c). Never NULL: alloc/free, now_ns, relax, copy. NULL when
+ * the default is inline or nothing: log and logv (discard), cpu_id and cpu_id_ex (the default CPU),
+ * cpu_barrier, the spinning lock hooks (custom_locks false: libcma's spinlocks), the mutex hooks
+ * (the spinning class instead). */
 struct cma_hostx {
     struct cma_host h;
-    bool custom_locks;
-    bool default_cpu_id; /* h.cpu_id is the built-in per-thread slot (read inline) */
+    bool plain;          /* default_cpu_id, libcma's spinlocks, no local mode: the fast paths' case */
+    bool custom_locks;   /* the spinning class is the host's */
+    bool default_cpu_id; /* neither cpu_id hook: the built-in CPU (a per-thread slot read inline) */
+    bool local_caches;   /* cpu_id_ex and cpu_barrier: CPU-exclusive callers own their cache */
+    bool default_copy;   /* h.copy is libcma's (the batch copy prefetches the next source) */
 };
 
 /* ---- long-term pins ------------------------------------------------------------------------------
@@ -211,7 +223,7 @@ struct cma_area {
     enum cma_policy policy;
     bool discard;
     struct cma_lock lock;
-    struct cma_lock alloc_lock;
+    struct cma_lock alloc_lock; /* the sleeping class */
     _Atomic(cma_pfn_t *) busy; /* scratch of cma_alloc (cma.c, BUSY_MAX entries), under alloc_lock */
     /* counters (under lock) */
     uint64_t alloc_pages_success, alloc_pages_fail, release_pages_success;

@@ -3,8 +3,9 @@
  * tests/api/test_host_context.c - the host hooks are called in the context base.h promises.
  *
  * A kernel's allocator may sleep, so libcma must never call the memory hooks with one of its locks
- * held. The host here supplies its own locks and counts, per thread, how many libcma locks the
- * thread holds; its alloc and free hooks record every call made while the count is not zero. Every
+ * held; the log hooks are promised the same. The host here supplies its own locks and counts, per
+ * thread, how many libcma locks the thread holds; its alloc, free and log hooks record every call
+ * made while the count is not zero. Every
  * path that allocates or frees is driven: memblock region tables growing past their first size,
  * cma= and cma_declare_contiguous declaring areas, onlining, the long-term pin table growing and
  * shrinking, cma_alloc meeting a busy window (its set of known-busy pages), dumps, the checker and
@@ -22,8 +23,8 @@
 static _Thread_local int locks_held; /* libcma locks this thread holds right now */
 
 struct ctx_host {
-    atomic_int bad_calls;   /* alloc/free calls made with a libcma lock held */
-    atomic_int calls;       /* every alloc/free call */
+    atomic_int bad_calls;   /* alloc/free/log calls made with a libcma lock held */
+    atomic_int calls;       /* every alloc/free/log call */
     size_t bad_size;        /* the size of the first bad call */
     int bad_held;           /* and how many locks were held then */
 };
@@ -47,6 +48,12 @@ static void ctx_free(void *ctx, void *p, size_t size)
 {
     note_call(ctx, size);
     free(p);
+}
+
+static void ctx_log(void *ctx, enum cma_log_level level, const char *msg)
+{
+    (void)level;
+    note_call(ctx, strlen(msg));
 }
 
 /* A lock is one word: 0 free, 1 held. */
@@ -90,6 +97,7 @@ static struct ctx_host hc;
 static const struct cma_host host = {.ctx = &hc,
                                      .alloc = ctx_alloc,
                                      .free = ctx_free,
+                                     .log = ctx_log,
                                      .lock_init = ctx_lock_init,
                                      .lock_fini = ctx_lock_fini,
                                      .lock = ctx_lock,
@@ -101,7 +109,7 @@ static void phase_end_(const char *phase, const char *file, int line)
 {
     int bad = atomic_exchange(&hc.bad_calls, 0);
     if (bad)
-        test_fail_(file, line, "%s: %d alloc/free call(s) with a libcma lock held (first: %zu bytes, %d held)",
+        test_fail_(file, line, "%s: %d alloc/free/log call(s) with a libcma lock held (first: %zu bytes, %d held)",
                    phase, bad, hc.bad_size, hc.bad_held);
     if (locks_held != 0)
         test_fail_(file, line, "%s: returned with %d lock(s) held", phase, locks_held);

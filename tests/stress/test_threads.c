@@ -19,6 +19,11 @@
  *   threads_handoff  workers pass blocks to each other through a small mutex-protected queue and
  *                    free what they receive, so frees land in other CPUs' caches
  *   threads_backed   handoff in backed mode with the pfn stamps
+ *   threads_local    backed handoff in local mode (base.h: cpu_id_ex + cpu_barrier): worker i runs
+ *                    CPU-exclusive on CPU i and uses its cache without the cache lock; the monitor
+ *                    and the main thread are not exclusive, so they reach the caches only from
+ *                    outside (drains, snapshots, the checker, a dump), through the owners' handshake.
+ *                    The barrier is Linux's membarrier (skipped where the kernel lacks it).
  *
  * At the end every block is freed, the caches drained, and the machine must be exactly as after
  * online (nr_free_total == nr_managed, fully merged buddyinfo, checker green).
@@ -31,9 +36,12 @@
 
 #include "../api/buddy_util.h"
 
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define KiB BU_KiB
 #define MiB BU_MiB
@@ -61,7 +69,7 @@ struct blk {
 
 struct shared {
     struct cma_mm *mm;
-    bool backed, handoff;
+    bool backed, handoff, local;
     size_t page_size;
     unsigned max_order;
     uint64_t ops;
@@ -179,6 +187,26 @@ static bool q_pop(struct shared *sh, struct blk *b)
     return ok;
 }
 
+/* ---- local mode ----------------------------------------------------------------------------------- */
+
+static _Thread_local int local_cpu = -1; /* this thread's CPU, when it runs CPU-exclusive */
+
+static unsigned local_cpu_id(void *ctx, bool *exclusive)
+{
+    (void)ctx;
+    *exclusive = local_cpu >= 0;
+    return local_cpu >= 0 ? (unsigned)local_cpu : 0;
+}
+
+static void local_barrier(void *ctx)
+{
+    (void)ctx;
+    if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+        abort();
+}
+
+static const struct cma_host local_host = {.cpu_id_ex = local_cpu_id, .cpu_barrier = local_barrier};
+
 /* ---- workers ------------------------------------------------------------------------------------ */
 
 static unsigned pick_order(struct worker *w)
@@ -257,6 +285,8 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct shared *sh = w->sh;
+    if (sh->local)
+        local_cpu = (int)w->id; /* one worker per CPU: exclusive */
     static const unsigned pct_table[] = {35, 45, 50, 55, 65};
     unsigned pct = 55;
     for (uint64_t i = 0; i < sh->ops && !atomic_load_explicit(&sh->failed, memory_order_relaxed); i++) {
@@ -353,7 +383,7 @@ static uint64_t thread_ops(void)
     return v ? v : 1;
 }
 
-static void run_threads(bool backed, bool handoff, uint64_t seed_salt)
+static void run_threads(bool backed, bool handoff, bool local, uint64_t seed_salt)
 {
     struct cma_mm_config cfg;
     struct shared sh;
@@ -369,6 +399,11 @@ static void run_threads(bool backed, bool handoff, uint64_t seed_salt)
     cma_mm_config_default(&cfg);
     cfg.nr_cpus = NR_CPUS;
     cfg.backing = backed ? CMA_BACKING_HOST : CMA_BACKING_NONE;
+    if (local) {
+        if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
+            test_skip("local mode needs membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)");
+        cfg.host = &local_host;
+    }
     r = cma_mm_create(&cfg, &sh.mm);
     ASSERT_OK(r);
     if ((r = cma_memblock_add(sh.mm, 8 * MiB, 32 * MiB)) ||
@@ -384,6 +419,7 @@ static void run_threads(bool backed, bool handoff, uint64_t seed_salt)
     }
     sh.backed = backed;
     sh.handoff = handoff;
+    sh.local = local;
     sh.page_size = (size_t)cma_mm_page_size(sh.mm);
     sh.max_order = cma_mm_max_order(sh.mm);
     sh.ops = thread_ops();
@@ -461,6 +497,8 @@ static void run_threads(bool backed, bool handoff, uint64_t seed_salt)
         EXPECT_UEQ(st.bad_frees, 0);
         if (handoff)
             EXPECT_GT(taken, 0);
+        if (local)
+            EXPECT_GT(st.pcp_refills, 0); /* the owners used their caches */
     }
     bu_expect_all_free(sh.mm);
     if (test_verbose)
@@ -478,12 +516,13 @@ static void run_threads(bool backed, bool handoff, uint64_t seed_salt)
     test_mm_finish(sh.mm);
 }
 
-static void test_threads_private(void) { run_threads(false, false, 1); }
-static void test_threads_handoff(void) { run_threads(false, true, 2); }
-static void test_threads_backed(void) { run_threads(true, true, 3); }
+static void test_threads_private(void) { run_threads(false, false, false, 1); }
+static void test_threads_handoff(void) { run_threads(false, true, false, 2); }
+static void test_threads_backed(void) { run_threads(true, true, false, 3); }
+static void test_threads_local(void) { run_threads(true, true, true, 4); }
 
 int main(int argc, char **argv)
 {
     return test_main(argc, argv, TEST(test_threads_private), TEST(test_threads_handoff),
-                     TEST(test_threads_backed));
+                     TEST(test_threads_backed), TEST(test_threads_local));
 }
