@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all release test demo bench bench-build asan tsan debug clean install deps
+.PHONY: all release test demo bench bench-build asan tsan debug clean install deps freestanding embedded
 
 all: release
 
@@ -54,6 +54,33 @@ tsan: deps
 	$(call configure,build/tsan,-DCMAKE_BUILD_TYPE=Debug -DCMA_DEBUG=1 -DCMA_SANITIZE=thread)
 	@$(CMAKE) --build build/tsan -j $(JOBS)
 	@cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L 'api|stress|unit'
+
+# The freestanding core (CMA_FREESTANDING: no C library) for this machine with cc, and cross-compiled
+# with clang for riscv64, aarch64 and 32-bit arm; each archive must need nothing beyond the mem*/str*
+# primitives (scripts/check-freestanding.sh, nm -u).
+FREESTANDING_CROSS := riscv64 aarch64 arm
+freestanding: deps
+	@sh scripts/deps.sh clang
+	$(call configure,build/freestanding-host,-DCMAKE_BUILD_TYPE=Release -DCMA_FREESTANDING=ON)
+	@$(CMAKE) --build build/freestanding-host -j $(JOBS)
+	@sh scripts/check-freestanding.sh build/freestanding-host/libcma.a
+	@for t in $(FREESTANDING_CROSS); do \
+	    $(CMAKE) -S . -B build/freestanding-$$t $(GEN) -DCMAKE_BUILD_TYPE=Release -DCMA_FREESTANDING=ON \
+	        -DCMAKE_TOOLCHAIN_FILE=cmake/clang-cross.cmake -DCMA_CROSS=$$t >/dev/null && \
+	    $(CMAKE) --build build/freestanding-$$t -j $(JOBS) && \
+	    sh scripts/check-freestanding.sh build/freestanding-$$t/libcma.a || exit 1; \
+	done
+
+# A bare-metal riscv64 image (embedded/) linked with the freestanding library, run under
+# qemu-system-riscv64 -machine virt: it hands its RAM to libcma and self-tests on it.
+embedded: deps
+	@sh scripts/deps.sh embedded
+	$(call configure,build/freestanding-riscv64-virt,-DCMAKE_BUILD_TYPE=Release -DCMA_DEBUG=2 \
+	    -DCMA_FREESTANDING=ON -DCMA_FREESTANDING_LIBC=ON -DCMA_EMBEDDED_IMAGE=ON \
+	    -DCMAKE_TOOLCHAIN_FILE=cmake/clang-cross.cmake -DCMA_CROSS=riscv64)
+	@$(CMAKE) --build build/freestanding-riscv64-virt -j $(JOBS)
+	@sh scripts/check-freestanding.sh build/freestanding-riscv64-virt/libcma.a
+	@sh scripts/run-embedded.sh build/freestanding-riscv64-virt/embedded/libcma-selftest.elf
 
 install: release
 	@$(CMAKE) --install build/release

@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: MIT
+# Cross-compiling the freestanding library with clang: cmake -DCMAKE_TOOLCHAIN_FILE=cmake/clang-cross.cmake
+# -DCMA_CROSS=riscv64|aarch64|arm -DCMA_FREESTANDING=ON. No C library or linker for the target is
+# needed to build the static library (try_compile builds a static library, not a program).
+set(CMAKE_SYSTEM_NAME Generic)
+list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES CMA_CROSS) # try_compile re-reads this file
+if(NOT CMA_CROSS)
+  set(CMA_CROSS riscv64)
+endif()
+if(CMA_CROSS STREQUAL "riscv64")
+  set(CMAKE_SYSTEM_PROCESSOR riscv64)
+  set(CMAKE_C_COMPILER_TARGET riscv64-unknown-elf)
+  # -mno-relax: lld before 15 cannot relax (and refuses R_RISCV_ALIGN)
+  set(_flags "-march=rv64gc -mabi=lp64d -mcmodel=medany -mno-relax")
+elseif(CMA_CROSS STREQUAL "aarch64")
+  set(CMAKE_SYSTEM_PROCESSOR aarch64)
+  set(CMAKE_C_COMPILER_TARGET aarch64-none-elf)
+  set(_flags "-mgeneral-regs-only") # kernel code: no FP/SIMD registers
+elseif(CMA_CROSS STREQUAL "arm")
+  set(CMAKE_SYSTEM_PROCESSOR arm)
+  set(CMAKE_C_COMPILER_TARGET armv7a-none-eabi)
+  set(_flags "-mcpu=cortex-a7 -mfloat-abi=soft -marm")
+else()
+  message(FATAL_ERROR "CMA_CROSS must be riscv64, aarch64 or arm (got ${CMA_CROSS})")
+endif()
+find_program(CMA_CLANG NAMES clang clang-14 clang-15 clang-16 REQUIRED)
+find_program(CMA_LLVM_AR NAMES llvm-ar llvm-ar-14 llvm-ar-15 llvm-ar-16)
+set(CMAKE_C_COMPILER ${CMA_CLANG})
+set(CMAKE_ASM_COMPILER ${CMA_CLANG})
+set(CMAKE_ASM_COMPILER_TARGET ${CMAKE_C_COMPILER_TARGET})
+set(CMAKE_ASM_FLAGS_INIT "${_flags}")
+if(CMA_LLVM_AR)
+  set(CMAKE_AR ${CMA_LLVM_AR})
+endif()
+set(CMAKE_C_FLAGS_INIT "${_flags}")
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
