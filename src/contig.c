@@ -163,7 +163,7 @@ static cma_pfn_t first_unclaimable_locked(const struct cma_mm *mm, const struct 
 static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
                              cma_pfn_t end, bool complete, struct cma__contig_req *req)
 {
-    if (!complete || CMA_DEBUG) {
+    if (!complete || CMA_DEBUG >= 2) {
         cma_pfn_t busy = first_unclaimable_locked(mm, s, start, end);
         cma_assert_internal(!complete || busy == CMA_PFN_NONE);
         if (busy != CMA_PFN_NONE) {
