@@ -1,0 +1,53 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# tests/docs/docs_test.sh CHECK SOURCE_DIR - runs one of the documentation checks on the source tree,
+# then proves that it can fail: the same check on a scratch copy with one defect planted must exit 1
+# and name the defect. CHECK is one of
+#   readme-example scripts/check_readme_example.sh: README's example is examples/quickstart.c's code
+set -eu
+check=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+    echo "docs_test $check: $*" >&2
+    exit 1
+}
+
+# expect_fail WHAT PATTERN CMD...: CMD must exit 1 and print PATTERN.
+expect_fail() {
+    what=$1
+    pattern=$2
+    shift 2
+    rc=0
+    "$@" > "$tmp/out" 2>&1 || rc=$?
+    [ $rc -eq 1 ] || { cat "$tmp/out" >&2; fail "$what: exit status $rc, expected 1"; }
+    grep -q -- "$pattern" "$tmp/out" || { cat "$tmp/out" >&2; fail "$what: output lacks '$pattern'"; }
+    echo "ok: fails on $what"
+}
+
+case $check in
+readme-example)
+    sh "$src/scripts/check_readme_example.sh" "$src"
+    mkdir -p "$tmp/tree/examples"
+    cp "$src/README.md" "$tmp/tree/README.md"
+    # one changed line in the program's README region
+    awk '/README begin/ { inside = 1 } inside && /cma_mm_online/ && !done { sub(/cma_mm_online/, "cma_mm_online /* changed */"); done = 1 } { print }' \
+        "$src/examples/quickstart.c" > "$tmp/tree/examples/quickstart.c"
+    cmp -s "$src/examples/quickstart.c" "$tmp/tree/examples/quickstart.c" && fail "could not change the program"
+    expect_fail "a program that drifted from the README" "differs from examples/quickstart.c" \
+        sh "$src/scripts/check_readme_example.sh" "$tmp/tree"
+    # --update repairs it
+    sh "$src/scripts/check_readme_example.sh" --update "$tmp/tree" > /dev/null
+    sh "$src/scripts/check_readme_example.sh" "$tmp/tree" > /dev/null || fail "--update did not repair the README"
+    echo "ok: --update rewrites the README block"
+    # markers missing
+    grep -v 'README begin' "$src/examples/quickstart.c" > "$tmp/tree/examples/quickstart.c"
+    expect_fail "a program without markers" "lacks the README begin/end markers" \
+        sh "$src/scripts/check_readme_example.sh" "$tmp/tree"
+    ;;
+*)
+    fail "unknown check (readme-example)"
+    ;;
+esac
