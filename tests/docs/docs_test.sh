@@ -3,6 +3,7 @@
 # tests/docs/docs_test.sh CHECK SOURCE_DIR - runs one of the documentation checks on the source tree,
 # then proves that it can fail: the same check on a scratch copy with one defect planted must exit 1
 # and name the defect. CHECK is one of
+#   api-docs       scripts/check_api_docs.sh: every public function in include/cma/*.h has a doc comment
 #   readme-example scripts/check_readme_example.sh: README's example is examples/quickstart.c's code
 set -eu
 check=$1
@@ -28,6 +29,30 @@ expect_fail() {
 }
 
 case $check in
+api-docs)
+    sh "$src/scripts/check_api_docs.sh" "$src"/include/cma/*.h
+    mkdir "$tmp/h"
+    # 1. the comment above cma_release removed
+    awk '/^\/\*\* Releases \[pfn, pfn\+count\)/ { skip = 1 }
+         skip && /\*\/$/ { skip = 0; next }
+         !skip' "$src/include/cma/contig.h" > "$tmp/h/contig.h"
+    cmp -s "$src/include/cma/contig.h" "$tmp/h/contig.h" && fail "could not remove cma_release's comment"
+    expect_fail "a removed doc comment" "cma_release has no doc comment" \
+        sh "$src/scripts/check_api_docs.sh" "$tmp/h/contig.h"
+    # 2. a pair's shared comment that does not name the second function
+    sed 's|^ \* cma_page_get / cma_page_put - | * cma_page_get - |' "$src/include/cma/contig.h" > "$tmp/h/contig.h"
+    cmp -s "$src/include/cma/contig.h" "$tmp/h/contig.h" && fail "could not rename the pair's comment"
+    expect_fail "a group comment that does not name a function" "cma_page_put has no doc comment" \
+        sh "$src/scripts/check_api_docs.sh" "$tmp/h/contig.h"
+    # 3. a section separator is not documentation
+    printf '/* ---- section -------- */\nint cma_undocumented(void);\n' > "$tmp/h/sep.h"
+    expect_fail "a separator above a function" "cma_undocumented has no doc comment" \
+        sh "$src/scripts/check_api_docs.sh" "$tmp/h/sep.h"
+    # 4. a file without declarations is an error, not a pass
+    printf '/* nothing */\n' > "$tmp/h/empty.h"
+    expect_fail "a header without declarations" "no function declarations found" \
+        sh "$src/scripts/check_api_docs.sh" "$tmp/h/empty.h"
+    ;;
 readme-example)
     sh "$src/scripts/check_readme_example.sh" "$src"
     mkdir -p "$tmp/tree/examples"
@@ -48,6 +73,6 @@ readme-example)
         sh "$src/scripts/check_readme_example.sh" "$tmp/tree"
     ;;
 *)
-    fail "unknown check (readme-example)"
+    fail "unknown check (api-docs, readme-example)"
     ;;
 esac
