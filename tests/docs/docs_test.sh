@@ -4,6 +4,7 @@
 # then proves that it can fail: the same check on a scratch copy with one defect planted must exit 1
 # and name the defect. CHECK is one of
 #   api-docs       scripts/check_api_docs.sh: every public function in include/cma/*.h has a doc comment
+#   outside-refs   scripts/check_no_outside_refs.sh: no file cites material outside the repository
 #   readme-example scripts/check_readme_example.sh: README's example is examples/quickstart.c's code
 set -eu
 check=$1
@@ -53,6 +54,21 @@ api-docs)
     expect_fail "a header without declarations" "no function declarations found" \
         sh "$src/scripts/check_api_docs.sh" "$tmp/h/empty.h"
     ;;
+outside-refs)
+    sh "$src/scripts/check_no_outside_refs.sh" "$src"
+    # The planted citations are assembled from pieces so that this file does not contain them.
+    sec=$(printf '\302\247')
+    n=0
+    for cite in "docs/linux-cma-$(echo reference).md" "iommu-$(echo reference).md" \
+                "/work/shared/$(echo docs)/notes" "reference ${sec}2.6" "(${sec}9.5)"; do
+        n=$((n + 1))
+        rm -rf "$tmp/tree"
+        mkdir -p "$tmp/tree/src" "$tmp/tree/docs"
+        printf '/* fine */\n' > "$tmp/tree/src/a.c"
+        printf 'text\nas said in %s\n' "$cite" > "$tmp/tree/docs/x$n.md"
+        expect_fail "citation '$cite'" "docs/x$n.md:2:" sh "$src/scripts/check_no_outside_refs.sh" "$tmp/tree"
+    done
+    ;;
 readme-example)
     sh "$src/scripts/check_readme_example.sh" "$src"
     mkdir -p "$tmp/tree/examples"
@@ -73,6 +89,6 @@ readme-example)
         sh "$src/scripts/check_readme_example.sh" "$tmp/tree"
     ;;
 *)
-    fail "unknown check (api-docs, readme-example)"
+    fail "unknown check (api-docs, outside-refs, readme-example)"
     ;;
 esac
