@@ -22,5 +22,6 @@ endfunction()
 # trace.c draws its progress through progress.c; both share format.c's number formatter
 cmasim_unit_test(cmasim_test_trace ${_cmasim_test_dir}/test_trace.c ${_cmasim_src}/trace.c
                  ${_cmasim_src}/progress.c ${_cmasim_src}/format.c)
+# html.c alone with the formatter it shares with report.c (and report.c, to compare the two tables)
 cmasim_unit_test(cmasim_test_html ${_cmasim_test_dir}/test_html.c ${_cmasim_src}/html.c
-                 ${_cmasim_src}/format.c)
+                 ${_cmasim_src}/format.c ${_cmasim_src}/report.c)
