@@ -20,6 +20,34 @@ static void tmp_name(char *b, size_t n, const char *tag)
     snprintf(b, n, "%s/cmasim-html-%ld-%s.html", dir && *dir ? dir : "/tmp", (long)getpid(), tag);
 }
 
+/* The report as text: written to a scratch file by report_html (or report_table when table), read
+ * back, the file removed. NULL (and a failure) when it cannot be written. */
+static char *render(const struct sim_report *rep, const char *tag, bool table, size_t *lenp)
+{
+    char path[512];
+    size_t len = 0;
+    tmp_name(path, sizeof path, tag);
+    if (table) {
+        FILE *f = fopen(path, "w");
+        EXPECT_TRUE(f != NULL);
+        if (!f)
+            return NULL;
+        report_table(f, rep);
+        EXPECT_EQ(fclose(f), 0);
+    } else {
+        int rc = report_html(path, rep);
+        EXPECT_EQ(rc, 0);
+        if (rc)
+            return NULL;
+    }
+    char *text = test_read_file(path, &len);
+    EXPECT_TRUE(text != NULL);
+    unlink(path);
+    if (lenp)
+        *lenp = len;
+    return text;
+}
+
 /* Fills r with fake data: latencies spread over decades, a memory curve, a map. */
 static void fake_result(struct sim_result *r, enum sim_strategy s, size_t nlat, size_t nsamples,
                         size_t nsnap, size_t npb, bool noise, struct test_rng *rng)
@@ -153,11 +181,7 @@ static void test_small_report(void)
     struct sim_machine m = fake_machine();
     struct sim_report rep = {.title = "phone <camera> & video", .kind = "run", .seed = 42,
                              .machine = &m, .results = res, .nresults = 2};
-    char path[512];
-    tmp_name(path, sizeof path, "small");
-    ASSERT_EQ(report_html(path, &rep), 0);
-    size_t len;
-    char *html = test_read_file(path, &len);
+    char *html = render(&rep, "small", false, NULL);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     EXPECT_TRUE(strstr(html, "<svg") != NULL);
@@ -177,7 +201,6 @@ static void test_small_report(void)
     EXPECT_TRUE(strstr(html, "<path class=\"k") != NULL);
     expect_no_external(html);
     free(html);
-    unlink(path);
     for (int i = 0; i < 2; i++)
         free_result(&res[i]);
 }
@@ -189,18 +212,13 @@ static void test_empty_results(void)
     memset(res, 0, sizeof res);
     res[0].strategy = SIM_CARVEOUT;
     struct sim_report rep = {.title = NULL, .kind = NULL, .results = res, .nresults = 1};
-    char path[512];
-    tmp_name(path, sizeof path, "empty");
-    ASSERT_EQ(report_html(path, &rep), 0);
-    size_t len;
-    char *html = test_read_file(path, &len);
+    char *html = render(&rep, "empty", false, NULL);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     EXPECT_TRUE(strstr(html, "No device allocations.") != NULL);
     EXPECT_TRUE(strstr(html, "carveout") != NULL);
     expect_no_external(html);
     free(html);
-    unlink(path);
     /* an unwritable path fails */
     EXPECT_EQ(report_html("/nonexistent/dir/r.html", &rep), -1);
 }
@@ -215,11 +233,8 @@ static void test_worst_case_size(void)
     struct sim_machine m = fake_machine();
     struct sim_report rep = {.title = "noise", .kind = "run", .seed = 1, .machine = &m,
                              .results = res, .nresults = SIM_NSTRATEGIES};
-    char path[512];
-    tmp_name(path, sizeof path, "big");
-    ASSERT_EQ(report_html(path, &rep), 0);
     size_t len;
-    char *html = test_read_file(path, &len);
+    char *html = render(&rep, "big", false, &len);
     ASSERT_TRUE(html != NULL);
     if (test_verbose)
         printf("worst-case report: %zu bytes\n", len);
@@ -229,7 +244,6 @@ static void test_worst_case_size(void)
         EXPECT_TRUE(strstr(html, s == 0 ? "carveout" : s == 1 ? "cma-linux" : s == 2 ? ">cma<" : "cma-discard"));
     expect_no_external(html);
     free(html);
-    unlink(path);
     for (int s = 0; s < SIM_NSTRATEGIES; s++)
         free_result(&res[s]);
 }
@@ -250,16 +264,7 @@ static void test_same_figures(void)
     struct sim_machine m = fake_machine();
     struct sim_report rep = {.title = "same", .kind = "replay", .seed = 1, .machine = &m, .results = res,
                              .nresults = SIM_NSTRATEGIES, .trace_skipped = 17};
-    char path[512], tpath[512];
-    tmp_name(path, sizeof path, "same");
-    tmp_name(tpath, sizeof tpath, "table");
-    ASSERT_EQ(report_html(path, &rep), 0);
-    FILE *tf = fopen(tpath, "w");
-    ASSERT_TRUE(tf != NULL);
-    report_table(tf, &rep);
-    ASSERT_EQ(fclose(tf), 0);
-    size_t len, tlen;
-    char *html = test_read_file(path, &len), *table = test_read_file(tpath, &tlen);
+    char *html = render(&rep, "same", false, NULL), *table = render(&rep, "table", true, NULL);
     ASSERT_TRUE(html != NULL && table != NULL);
     unsigned rows = 0;
     for (int mt = 0; mt < SIM_NMETRICS; mt++) {
@@ -283,8 +288,6 @@ static void test_same_figures(void)
     EXPECT_TRUE(strstr(html, "17 the trace parser set aside") != NULL);
     free(html);
     free(table);
-    unlink(path);
-    unlink(tpath);
     for (int s = 0; s < SIM_NSTRATEGIES; s++)
         free_result(&res[s]);
 }
@@ -305,11 +308,7 @@ static void test_big_machine_axes(void)
     m.ranges[0] = (struct sim_range){0, 1ull << 40};
     struct sim_report rep = {.title = "big", .kind = "run", .seed = 1, .machine = &m, .results = res,
                              .nresults = 1};
-    char path[512];
-    tmp_name(path, sizeof path, "bigaxes");
-    ASSERT_EQ(report_html(path, &rep), 0);
-    size_t len;
-    char *html = test_read_file(path, &len);
+    char *html = render(&rep, "bigaxes", false, NULL);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strstr(html, "available (GiB)") != NULL);
     EXPECT_TRUE(strstr(html, "available (MiB)") == NULL);
@@ -317,20 +316,17 @@ static void test_big_machine_axes(void)
     EXPECT_TRUE(strstr(html, ">524,288<") != NULL || strstr(html, ">500,000<") != NULL);
     EXPECT_TRUE(strstr(html, "<b>memory</b> 1 TiB") != NULL);
     free(html);
-    unlink(path);
     free_result(&res[0]);
     /* a phone: MiB, one pageblock per column */
     fake_result(&res[0], SIM_CMA, 10, 10, 4, 1024, false, &rng);
     res[0].pb_total = 1024;
     res[0].pb_bytes = 2ull << 20;
     m.ranges[0].size = 2ull << 30;
-    ASSERT_EQ(report_html(path, &rep), 0);
-    html = test_read_file(path, &len);
+    html = render(&rep, "phoneaxes", false, NULL);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strstr(html, "available (MiB)") != NULL);
     EXPECT_TRUE(strstr(html, "one column = 1 pageblock (2 MiB)") != NULL);
     free(html);
-    unlink(path);
     free_result(&res[0]);
 }
 
