@@ -302,7 +302,7 @@ void cma__buf_vprintf(struct cma__buf *b, const char *fmt, va_list ap_in)
             size_t n = 0;
             if (!s)
                 s = "(null)";
-            while (s[n] && (sp.prec < 0 || n < (size_t)sp.prec)) /* never reads past the precision */
+            while ((sp.prec < 0 || n < (size_t)sp.prec) && s[n]) /* never reads past the precision */
                 n++;
             put_str(b, &sp, s, n);
             break;

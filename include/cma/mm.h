@@ -69,7 +69,7 @@ struct cma_mm_config {
     unsigned pcp_batch;         /* per-CPU refill batch in pages; 0 = derived as Linux does */
     unsigned pcp_high;          /* per-CPU cache high mark in pages; 0 = derived (4 x batch) */
     bool memblock_bottom_up;    /* memblock allocations bottom-up instead of Linux's top-down */
-    const struct cma_host *host;/* NULL: built-in host (POSIX) */
+    const struct cma_host *host;/* NULL: built-in host (POSIX; freestanding: see base.h) */
 };
 
 /** Fills cfg with the defaults listed above. */
@@ -79,7 +79,8 @@ void cma_mm_config_default(struct cma_mm_config *cfg);
  * cma_mm_create - create an empty machine (no memory yet).
  * Errors: -EINVAL for a bad configuration (page_shift outside 12..16, pageblock_order > max_order,
  * max_order > CMA_MAX_ORDER_LIMIT, nr_cpus 0 or > CMA_MAX_CPUS, cma_first_percent > 100, backing
- * memory without CMA_BACKING_HOST), -ENOMEM when the host cannot supply memory.
+ * memory without CMA_BACKING_HOST; host hooks given by halves, a host size too small, or, in a
+ * freestanding build, no memory hooks), -ENOMEM when the host cannot supply memory.
  */
 CMA_NODISCARD int cma_mm_create(const struct cma_mm_config *cfg, struct cma_mm **mmp);
 

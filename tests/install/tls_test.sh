@@ -14,5 +14,5 @@ if readelf -d "$so" | grep -q STATIC_TLS; then
     echo "$so uses initial-exec TLS (STATIC_TLS): it cannot be dlopen()ed without static TLS room" >&2
     exit 1
 fi
-readelf -r "$so" | grep -q -E 'TPOFF|TLS' || { echo "no TLS relocation found in $so" >&2; exit 1; }
-echo "tls ok: $(readelf -r "$so" | grep -o -E 'R_[A-Z0-9_]*(TLSDESC|DTPMOD|TPOFF)[A-Z0-9_]*' | sort -u | tr '\n' ' ')"
+readelf -lW "$so" | grep -q -w TLS || { echo "no TLS segment in $so (the default CPU slot?)" >&2; exit 1; }
+echo "tls ok: $(readelf -rW "$so" | grep -o -E 'R_[A-Z0-9_]*(TLSDESC|DTPMOD|DTPOFF|TPOFF)[A-Z0-9_]*' | sort -u | tr '\n' ' ')"
