@@ -14,7 +14,9 @@
  * CMA area placed by memblock.
  *
  * Steps, each ending with the invariant checker:
- *   boot      memblock, the area, online
+ *   boot      no default memory in a freestanding build (-EINVAL without memory hooks); memblock;
+ *             a bad cma= line refused and logged with its caret, then cma=dma:32M; online; the
+ *             buddyinfo dump (the library's own formatter) on the UART
  *   orders    one block of every order, each filled with its own byte pattern, all verified while
  *             all are allocated (no two overlap), then freed; a zeroed allocation reads zero
  *   owners    movable blocks of orders 0..2 filling the area (CMA first) and more, each owned by a
@@ -553,6 +555,10 @@ unsigned selftest_run(const struct board_info *bi)
     cfg.mem_size = bi->ram_size;
     cfg.cma_first_percent = 0; /* movable allocations use CMA first */
     cfg.host = &host;
+    static const struct cma_host no_memory = {.size = sizeof(struct cma_host)};
+    cfg.host = &no_memory;
+    check(cma_mm_create(&cfg, &mm) == -CMA_EINVAL, "freestanding: no default memory, -EINVAL");
+    cfg.host = &host;
     int r = cma_mm_create(&cfg, &mm);
     check_ok(r, "cma_mm_create");
     if (r)
@@ -563,13 +569,21 @@ unsigned selftest_run(const struct board_info *bi)
     for (unsigned i = 0; i < bi->nreserved; i++)
         check_ok(cma_memblock_reserve(mm, bi->reserved[i].base, bi->reserved[i].size),
                  bi->reserved[i].what);
-    check_ok(cma_declare_contiguous(mm, "dma", AREA_SIZE, 0, 0, 0, 0, &area), "declare a CMA area");
+    check(cma_parse_cmdline(mm, "cma=dma:32Q") == -CMA_EINVAL && !cma_area_lookup(mm, "dma"),
+          "a bad cma= line is refused (and logged), nothing declared");
+    check_ok(cma_parse_cmdline(mm, "cma=dma:32M"), "cma=dma:32M");
+    area = cma_area_lookup(mm, "dma");
     r = cma_mm_online(mm);
     check_ok(r, "cma_mm_online");
     if (r || !area)
         return failed;
     struct cma_area_stats ast;
     check_ok(cma_area_get_stats(area, &ast), "area stats");
+    check(ast.count == AREA_SIZE / cma_mm_page_size(mm), "the area has the size asked for");
+    static char text[4096];
+    int n = cma_mm_dump(mm, CMA_DUMP_BUDDYINFO, text, sizeof text);
+    check(n > 0 && (size_t)n < sizeof text && text[n - 1] == '\n', "buddyinfo dump");
+    out_str(text);
     step_end(mm, "boot");
 
     step_begin("orders");
