@@ -23,6 +23,7 @@
  *   I9  accounting: nr_managed == free (buddy + pcp) + allocated; nr_pages == managed + reserved.
  *   I10 CMA areas (cma.c): inside one span, every pageblock CMA, no CMA pageblock elsewhere,
  *       available consistent with the bitmap, every contiguously allocated page under a set bit.
+ *   D1-D11 IOMMU domains and DMA devices (iova.c, iommu.c, dma.c): see docs/invariants.md.
  */
 #include "internal/internal.h"
 
@@ -317,17 +318,21 @@ int cma_mm_check(const struct cma_mm *cmm, char *why, size_t len)
         return -CMA_EINVAL;
     if (!mm->online)
         return cma__check_locked(mm, why, len);
-    /* lock order: areas, per-CPU caches, zone */
+    /* lock order: DMA layer (registry, domains, devices), areas, per-CPU caches, zone */
+    cma__dma_lock_all(mm);
     for (unsigned i = 0; i < mm->nr_areas; i++)
         cma__lock(&mm->host, &mm->areas[i]->lock);
     for (unsigned cpu = 0; cpu < mm->nr_cpus; cpu++)
         cma__lock(&mm->host, &mm->pcp[cpu].lock);
     cma__mm_lock(mm);
     r = cma__check_locked(mm, why, len);
+    if (!r)
+        r = cma__dma_check_locked(mm, why, len);
     cma__mm_unlock(mm);
     for (unsigned cpu = mm->nr_cpus; cpu-- > 0;)
         cma__unlock(&mm->host, &mm->pcp[cpu].lock);
     for (unsigned i = mm->nr_areas; i-- > 0;)
         cma__unlock(&mm->host, &mm->areas[i]->lock);
+    cma__dma_unlock_all(mm);
     return r;
 }

@@ -167,19 +167,12 @@ static struct cma_pin_slot *pin_find_locked(struct cma_mm *mm, uint32_t idx)
     }
 }
 
-static int pin_grow_locked(struct cma_mm *mm)
+/* Moves every live entry into ns (ncap slots, all empty) and makes it the table. Caller holds
+ * mm->lock; returns the old slots for the caller to free (after unlocking, when it can). */
+static struct cma_pin_slot *pin_rehash_locked(struct cma_mm *mm, struct cma_pin_slot *ns, uint32_t ncap)
 {
     struct cma_pins *t = &mm->pins;
-    uint32_t ncap = t->cap ? t->cap * 2 : 64;
-    if ((t->used + t->tombs + 1) * 4 < t->cap * 3)
-        return 0;
-    if (t->used * 4 < t->cap)
-        ncap = t->cap; /* mostly tombstones: rehash in place size */
-    struct cma_pin_slot *ns = cma__host_alloc(&mm->host, ncap * sizeof *ns);
-    if (!ns)
-        return -CMA_ENOMEM;
-    for (uint32_t i = 0; i < ncap; i++)
-        ns[i].idx = CMA_IDX_NIL;
+    struct cma_pin_slot *old = t->slots;
     for (uint32_t i = 0; i < t->cap; i++) {
         if (t->slots[i].idx >= PIN_TOMB)
             continue;
@@ -188,12 +181,80 @@ static int pin_grow_locked(struct cma_mm *mm)
             j = (j + 1) & (ncap - 1);
         ns[j] = t->slots[i];
     }
-    cma__host_free(&mm->host, t->slots, t->cap * sizeof *t->slots);
-    mm->metadata_bytes += (uint64_t)(ncap - t->cap) * sizeof *ns;
+    mm->metadata_bytes += (uint64_t)ncap * sizeof *ns;
+    mm->metadata_bytes -= (uint64_t)t->cap * sizeof *ns;
     t->slots = ns;
     t->cap = ncap;
     t->tombs = 0;
+    return old;
+}
+
+static struct cma_pin_slot *pin_slots_new(struct cma_mm *mm, uint32_t ncap)
+{
+    struct cma_pin_slot *ns = cma__host_alloc(&mm->host, ncap * sizeof *ns);
+    for (uint32_t i = 0; ns && i < ncap; i++)
+        ns[i].idx = CMA_IDX_NIL;
+    return ns;
+}
+
+/* Can `extra` more pins be added without the table growing? Caller holds mm->lock. */
+bool cma__pins_have_room_locked(const struct cma_mm *mm, uint32_t extra)
+{
+    const struct cma_pins *t = &mm->pins;
+    return ((uint64_t)t->used + t->tombs + extra + 1) * 4 < (uint64_t)t->cap * 3;
+}
+
+/* The capacity that holds the live entries plus `extra` below the 3/4 load bound. */
+static uint32_t pin_cap_for(const struct cma_pins *t, uint32_t extra)
+{
+    uint64_t ncap = t->cap ? t->cap : 64;
+    while (((uint64_t)t->used + extra + 1) * 4 >= ncap * 3)
+        ncap *= 2;
+    return ncap > (1u << 31) ? 0 : (uint32_t)ncap;
+}
+
+static int pin_grow_locked(struct cma_mm *mm)
+{
+    struct cma_pins *t = &mm->pins;
+    uint32_t ncap = t->cap ? t->cap * 2 : 64;
+    if (cma__pins_have_room_locked(mm, 0))
+        return 0;
+    if (t->used * 4 < t->cap)
+        ncap = t->cap; /* mostly tombstones: rehash in place size */
+    struct cma_pin_slot *ns = pin_slots_new(mm, ncap);
+    if (!ns)
+        return -CMA_ENOMEM;
+    uint32_t ocap = t->cap;
+    cma__host_free(&mm->host, pin_rehash_locked(mm, ns, ncap), ocap * sizeof *ns);
     return 0;
+}
+
+int cma__pins_make_room(struct cma_mm *mm, uint32_t extra)
+{
+    for (;;) {
+        cma__mm_lock(mm);
+        if (cma__pins_have_room_locked(mm, extra)) {
+            cma__mm_unlock(mm);
+            return 0;
+        }
+        uint32_t ncap = pin_cap_for(&mm->pins, extra);
+        cma__mm_unlock(mm);
+        /* the new table is taken and the old one given back with no lock held (host hooks) */
+        struct cma_pin_slot *ns = ncap ? pin_slots_new(mm, ncap) : NULL, *old = NULL;
+        uint32_t ocap = 0;
+        if (!ns)
+            return -CMA_ENOMEM;
+        cma__mm_lock(mm);
+        bool fits = ((uint64_t)mm->pins.used + extra + 1) * 4 < (uint64_t)ncap * 3;
+        if (fits && !cma__pins_have_room_locked(mm, extra)) {
+            ocap = mm->pins.cap;
+            old = pin_rehash_locked(mm, ns, ncap);
+            ns = NULL;
+        }
+        cma__mm_unlock(mm);
+        cma__host_free(&mm->host, ns, ncap * sizeof *ns);
+        cma__host_free(&mm->host, old, ocap * sizeof *old);
+    }
 }
 
 static int pin_inc_locked(struct cma_mm *mm, uint32_t idx)
@@ -245,6 +306,101 @@ void cma__pins_fini(struct cma_mm *mm)
 {
     cma__host_free(&mm->host, mm->pins.slots, mm->pins.cap * sizeof *mm->pins.slots);
     memset(&mm->pins, 0, sizeof mm->pins);
+}
+
+/* ---- DMA holds -----------------------------------------------------------------------------------
+ * A page behind a live DMA mapping must neither move nor be freed (iommu.c, dma.c). A page-allocator
+ * block gets a long-term pin (PF_PINNED: migration, discard, isolation and cma_free_pages refuse it);
+ * contiguous allocations and reserved pages are never migrated or discarded, so they need none. One
+ * pin covers one run of pages that are consecutive both in the mapping and in physical memory inside
+ * one block: map and unmap cut the same pages into the same runs, so they take and drop the same pins.
+ */
+
+/* Visits [pfn, pfn + n) block by block: fn(mm, head idx, state) for each piece of a page-allocator
+ * block or other held state. Stops at the first error. Caller holds mm->lock. */
+static int hold_walk_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n,
+                            int (*fn)(struct cma_mm *mm, uint32_t idx), uint32_t *npins)
+{
+    const struct cma_span *s = cma__span_of_pfn(mm, pfn);
+    cma_pfn_t end = pfn + n;
+    if (!s || end < pfn || end > s->base + s->npages)
+        return -CMA_EINVAL; /* not memory, or the run leaves its span (a hole) */
+    while (pfn < end) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        const struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
+        uint8_t f = p ? cma__page_flags(p) : PS_TAIL;
+        switch (f & PS_MASK) {
+        case PS_ALLOC:
+            if (f & PF_MIGRATING)
+                return -CMA_EAGAIN; /* its owner is about to move it: the pfn goes stale */
+            if (npins)
+                (*npins)++;
+            if (fn) {
+                int r = fn(mm, idx);
+                if (r)
+                    return r;
+            }
+            break;
+        case PS_CONTIG:
+        case PS_RESERVED:
+            break; /* never migrated or discarded */
+        default:
+            return -CMA_EFAULT; /* free, cached, claimed: not memory in use */
+        }
+        cma_pfn_t next = p ? cma__block_end(head, p) : pfn + 1;
+        pfn = next < end ? next : end;
+    }
+    return 0;
+}
+
+int cma__dma_hold_count_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n, uint32_t *npins)
+{
+    return hold_walk_locked(mm, pfn, n, NULL, npins);
+}
+
+static int hold_one(struct cma_mm *mm, uint32_t idx) { return pin_inc_locked(mm, idx); }
+static int unhold_one(struct cma_mm *mm, uint32_t idx) { return pin_dec_locked(mm, idx); }
+
+int cma__dma_hold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n)
+{
+    uint32_t done = 0;
+    int r = hold_walk_locked(mm, pfn, n, NULL, NULL); /* validate first: a failure changes nothing */
+    if (!r)
+        r = hold_walk_locked(mm, pfn, n, hold_one, &done);
+    if (r && done) {
+        /* only an overflowing pin count fails after validation: drop what this call took */
+        uint32_t undo = 0;
+        const struct cma_span *s = cma__span_of_pfn(mm, pfn);
+        for (cma_pfn_t q = pfn; undo + 1 < done && q < pfn + n;) {
+            cma_pfn_t head;
+            uint32_t idx = cma__block_head(mm, s, q, &head);
+            const struct cma_page *p = cma__page(mm, idx);
+            if (cma__page_state(p) == PS_ALLOC) {
+                pin_dec_locked(mm, idx);
+                undo++;
+            }
+            q = cma__block_end(head, p);
+        }
+    }
+    return r;
+}
+
+static int held_one(struct cma_mm *mm, uint32_t idx)
+{
+    return (cma__page_flags(cma__page(mm, idx)) & PF_PINNED) ? 0 : -CMA_EBUSY;
+}
+
+int cma__dma_held_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n)
+{
+    return hold_walk_locked(mm, pfn, n, held_one, NULL);
+}
+
+void cma__dma_unhold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n)
+{
+    int r = hold_walk_locked(mm, pfn, n, unhold_one, NULL);
+    cma_assert(r == 0); /* held pages cannot have changed state */
+    (void)r;
 }
 
 /* ---- migration ---------------------------------------------------------------------------------- */

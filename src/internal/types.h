@@ -263,6 +263,12 @@ struct cma_mm {
     /* CMA areas, fixed after online */
     struct cma_area *areas[CMA_MAX_AREAS];
     unsigned nr_areas;
+
+    /* DMA layer (internal/dma.h): the registry of IOMMU domains and devices, under dma_lock */
+    struct cma_lock dma_lock;
+    struct cma_iommu *iommus;
+    struct cma_dev *devs;
+    unsigned nr_iommus, nr_devs;
 };
 
 #endif /* CMA_INTERNAL_TYPES_H */
