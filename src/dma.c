@@ -306,19 +306,14 @@ static int iommu_map(struct cma_dev *dev, const struct cma__run *runs, size_t nr
     int r = cma__dma_hold_runs(dev->mm, runs, nruns);
     if (r)
         return r;
-    uint64_t limit = (dev->limit >> io->gshift) + 1;
-    if ((r = cma__iommu_iova_alloc(io, n, limit, &ip)))
-        goto unhold;
     uint64_t flags = PTE_READ | PTE_WRITE | kind | ((uint64_t)dev->slot << PTE_SLOT_SHIFT);
-    if ((r = cma__iommu_map_runs(io, ip, runs, nruns, flags, dev))) {
-        cma__iova_free(&io->iova, ip, n, cma__this_cpu(dev->mm)); /* never mapped: no flush needed */
-        goto unhold;
+    r = cma__iommu_map_dma(io, runs, nruns, n, (dev->limit >> io->gshift) + 1, flags, dev, &ip);
+    if (r) {
+        cma__dma_unhold_runs(dev->mm, runs, nruns);
+        return r;
     }
     *dmap = ip << io->gshift;
     return 0;
-unhold:
-    cma__dma_unhold_runs(dev->mm, runs, nruns);
-    return r;
 }
 
 /* Scattered pages for an IOMMU buffer: the table's page sizes largest first; a size that fails is
@@ -383,12 +378,9 @@ static int iommu_release(struct cma_dev *dev, cma_iova_t dma, uint64_t n, bool a
     size_t nr = 0;
     if (alloc && !runs)
         return -CMA_ENOMEM;
-    int r = cma__iommu_unmap_mapping(io, ip, n, alloc ? PTE_ALLOC : 0, dev, runs, &nr);
-    if (!r) {
-        cma__iommu_retire(io, ip, n);
-        for (size_t i = 0; i < nr; i++)
-            free_run_blocks(mm, &runs[i]);
-    }
+    int r = cma__iommu_unmap_dma(io, ip, n, alloc ? PTE_ALLOC : 0, dev, runs, &nr);
+    for (size_t i = 0; !r && i < nr; i++)
+        free_run_blocks(mm, &runs[i]);
     if (runs)
         runs_put(mm, stack, runs, n);
     return r;

@@ -217,6 +217,31 @@ static int spares_ensure_locked(struct cma_iommu *io, uint64_t need)
     return 0;
 }
 
+/* Detaches the spares above CMA_PT_SPARE_MAX (a worst-case reservation left over) for the caller to
+ * delete once unlocked. Caller holds pt_lock. */
+static struct cma__pt *spares_excess_locked(struct cma_iommu *io)
+{
+    struct cma__pt *list = NULL;
+    while (io->nr_spare > CMA_PT_SPARE_MAX) {
+        struct cma__pt *t = io->spare;
+        io->spare = t->next;
+        io->nr_spare--;
+        io->pt_freed++;
+        t->next = list;
+        list = t;
+    }
+    return list;
+}
+
+static void pt_delete_list(struct cma_iommu *io, struct cma__pt *list)
+{
+    while (list) {
+        struct cma__pt *t = list;
+        list = t->next;
+        pt_delete(io, t);
+    }
+}
+
 static struct cma__pt *spare_take_locked(struct cma_iommu *io)
 {
     struct cma__pt *t = io->spare;
@@ -365,11 +390,7 @@ static void free_dead(struct cma_iommu *io, struct cma__pt *dead)
     }
     io->nr_dead -= n;
     cma__unlock(&io->mm->host, &io->pt_lock);
-    while (gone) {
-        struct cma__pt *t = gone;
-        gone = t->next;
-        pt_delete(io, t);
-    }
+    pt_delete_list(io, gone);
 }
 
 /* The whole-space flush: unlinks empty tables, invalidates everything, then frees the unlinked
@@ -401,19 +422,10 @@ static void flush_all(struct cma_iommu *io, enum flush_reason why)
     }
 }
 
-static void fq_queue(struct cma_iommu *io, uint64_t pfn, uint64_t n)
+/* Appends an unmapped DMA range to the calling CPU's ring, which the caller made sure has room.
+ * Caller holds pt_lock and fq->lock. Returns true when it is time to read the clock. */
+static bool fq_append_locked(struct cma_iommu *io, struct cma__fq *fq, uint64_t pfn, uint64_t n)
 {
-    unsigned cpu = cma__this_cpu(io->mm);
-    struct cma__fq *fq = &io->fq[cpu];
-    bool clock;
-    for (;;) {
-        cma__lock(&io->mm->host, &fq->lock);
-        fq_release_locked(io, fq, cpu);
-        if (fq->count < io->fq_size)
-            break;
-        cma__unlock(&io->mm->host, &fq->lock);
-        flush_all(io, FLUSH_FULL);
-    }
     struct cma__fq_entry *e = &fq->ring[(fq->head + fq->count) % io->fq_size];
     e->pfn = pfn;
     e->n = n;
@@ -421,41 +433,45 @@ static void fq_queue(struct cma_iommu *io, uint64_t pfn, uint64_t n)
     fq->count++;
     atomic_fetch_add_explicit(&io->fq_queued_granules, cma__iova_size(n), memory_order_relaxed);
     atomic_fetch_add_explicit(&io->fq_queued, 1, memory_order_relaxed);
-    clock = ++fq->since_clock >= FQ_CLOCK_EVERY;
-    if (clock)
-        fq->since_clock = 0;
-    cma__unlock(&io->mm->host, &fq->lock);
-    if (clock) {
-        uint64_t now = io->mm->host.h.now_ns(io->mm->host.h.ctx);
-        if (now - atomic_load_explicit(&io->last_flush_ns, memory_order_relaxed) >= io->cfg.fq_timeout_ns)
-            flush_all(io, FLUSH_TIMEOUT);
-    }
+    if (++fq->since_clock < FQ_CLOCK_EVERY)
+        return false;
+    fq->since_clock = 0;
+    return true;
 }
 
-void cma__iommu_retire(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n)
+/* After an unmap, with no lock held: the time limit of the queues, and the empty-table bound. */
+static void after_unmap(struct cma_iommu *io, bool read_clock)
 {
-    if (io->cfg.strict) {
-        inv_range(io, iova_pfn << io->gshift, n << io->gshift);
-        cma__iova_free(&io->iova, iova_pfn, n, cma__this_cpu(io->mm));
-    } else {
-        fq_queue(io, iova_pfn, n);
+    if (read_clock) {
+        uint64_t now = io->mm->host.h.now_ns(io->mm->host.h.ctx);
+        if (now - atomic_load_explicit(&io->last_flush_ns, memory_order_relaxed) >= io->cfg.fq_timeout_ns) {
+            flush_all(io, FLUSH_TIMEOUT);
+            return;
+        }
     }
     if (atomic_load_explicit(&io->reclaim_wanted, memory_order_relaxed))
         flush_all(io, FLUSH_RECLAIM);
 }
 
-int cma__iommu_iova_alloc(struct cma_iommu *io, uint64_t n, uint64_t limit, uint64_t *pfnp)
+/* Ranges between their page-table leaves and their next owner (the strict invalidation runs with no
+ * lock held) sit on the domain's transit list, so the checker knows whose they are. The records live
+ * on the callers' stacks. Caller holds pt_lock. */
+static void transit_add_locked(struct cma_iommu *io, struct cma__transit *t, uint64_t pfn, uint64_t size,
+                               bool raw)
 {
-    if (limit > io->end_pfn)
-        limit = io->end_pfn;
-    int r = cma__iova_alloc(&io->iova, n, limit, cma__this_cpu(io->mm), pfnp);
-    if (r != -CMA_ENOSPC)
-        return r;
-    /* Space may be parked in flush queues and caches: release both, then look again. */
-    if (atomic_load_explicit(&io->fq_queued_granules, memory_order_relaxed))
-        flush_all(io, FLUSH_RECLAIM);
-    cma__iova_purge(&io->iova);
-    return cma__iova_alloc(&io->iova, n, limit, cma__this_cpu(io->mm), pfnp);
+    t->pfn = pfn;
+    t->size = size;
+    t->raw = raw;
+    t->next = io->transit;
+    io->transit = t;
+}
+
+static void transit_del_locked(struct cma_iommu *io, struct cma__transit *t)
+{
+    struct cma__transit **pp = &io->transit;
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
 }
 
 /* ---- holds ------------------------------------------------------------------------------------------- */
@@ -497,7 +513,12 @@ void cma__dma_unhold_runs(struct cma_mm *mm, const struct cma__run *runs, size_t
     cma__mm_unlock(mm);
 }
 
-/* ---- mapping and unmapping --------------------------------------------------------------------------- */
+/* ---- mapping and unmapping --------------------------------------------------------------------------
+ * Every change a mapping goes through happens in one pt_lock hold: IOVA allocation and leaves on map;
+ * leaves and queueing on a lazy unmap. Only a strict invalidation runs outside it (the range is then
+ * on the transit list). Tables are made sure of first, for the worst case, so a map never drops the
+ * lock halfway: nobody ever sees half a mapping or an IOVA range that belongs to nobody.
+ */
 
 /* Largest leaf size class k (leaf at level levels-1-k) for the next step. */
 static unsigned pick_class(const struct cma_iommu *io, uint64_t iova_pfn, cma_pfn_t pfn, uint64_t n)
@@ -509,6 +530,17 @@ static unsigned pick_class(const struct cma_iommu *io, uint64_t iova_pfn, cma_pf
             return k;
     }
     return 0;
+}
+
+/* Tables a mapping of n granules can need at most, wherever it lands (granule leaves assumed). */
+static uint64_t tables_bound(const struct cma_iommu *io, uint64_t n)
+{
+    uint64_t need = 0;
+    for (unsigned l = 1; l < io->levels; l++) {
+        uint64_t span = 1ull << (io->bits_per_level * (io->levels - l)); /* granules one table covers */
+        need += (n + span - 2) / span + 1; /* n granules touch at most this many tables of a level */
+    }
+    return need;
 }
 
 /* Clears the leaves of [from, to) (granule frames), all of which lie in one mapping made by this
@@ -552,21 +584,21 @@ static void dev_count_locked(struct cma_dev *dev, uint64_t kind, uint64_t n, boo
     }
 }
 
-int cma__iommu_map_runs(struct cma_iommu *io, uint64_t iova_pfn, const struct cma__run *runs,
-                        size_t nruns, uint64_t flags, struct cma_dev *dev)
+/* Writes the leaves of runs at iova_pfn. The caller holds pt_lock and made sure of
+ * tables_bound(total) spares, so this never drops the lock. -EEXIST (a live leaf in the way: the range
+ * was not exclusively the caller's) leaves nothing behind. */
+static int map_runs_locked(struct cma_iommu *io, uint64_t iova_pfn, const struct cma__run *runs,
+                           size_t nruns, uint64_t flags, struct cma_dev *dev)
 {
     uint64_t cur = iova_pfn, start = PTE_START;
     int r = 0;
-    cma__lock(&io->mm->host, &io->pt_lock);
     for (size_t ri = 0; ri < nruns && !r; ri++) {
         cma_pfn_t pfn = runs[ri].pfn;
         uint64_t n = runs[ri].n;
         while (n) {
             unsigned k = pick_class(io, cur, pfn, n), level = io->levels - 1 - k;
             uint64_t g = 1ull << lvl_gshift(io, level);
-            unsigned miss = missing_locked(io, cur, level);
-            if (miss > io->nr_spare && (r = spares_ensure_locked(io, miss)))
-                break;
+            cma_assert(missing_locked(io, cur, level) <= io->nr_spare);
             struct cma__pt *t = walk_create_locked(io, cur, level);
             uint32_t i = t ? lvl_index(io, level, cur) : 0;
             uint64_t e = t ? t->e[i] : PTE_VALID;
@@ -594,8 +626,7 @@ int cma__iommu_map_runs(struct cma_iommu *io, uint64_t iova_pfn, const struct cm
                 e = 0;
             }
             if (e) {
-                r = -CMA_EEXIST; /* the IOVA range was not exclusively the caller's: a bug */
-                cma_assert(!"mapping over a live leaf");
+                r = -CMA_EEXIST;
                 break;
             }
             ent_write(io, t, i, (pfn << io->gshift) | PTE_VALID | flags | start);
@@ -617,17 +648,58 @@ int cma__iommu_map_runs(struct cma_iommu *io, uint64_t iova_pfn, const struct cm
         dev_count_locked(dev, flags, cur - iova_pfn, true);
     }
     tables_note_peak_locked(io);
-    cma__unlock(&io->mm->host, &io->pt_lock);
     return r;
 }
 
-/* Measures the mapping that starts at iova_pfn: 0 and its length in granules, or an error. */
+int cma__iommu_map_dma(struct cma_iommu *io, const struct cma__run *runs, size_t nruns, uint64_t n,
+                       uint64_t limit, uint64_t flags, struct cma_dev *dev, uint64_t *iova_pfnp)
+{
+    const struct cma_hostx *hx = &io->mm->host;
+    unsigned cpu = cma__this_cpu(io->mm);
+    bool reclaimed = false;
+    int r;
+    if (limit > io->end_pfn)
+        limit = io->end_pfn;
+    cma__lock(hx, &io->pt_lock);
+    for (;;) {
+        uint64_t ip;
+        if ((r = spares_ensure_locked(io, tables_bound(io, n))))
+            break;
+        r = cma__iova_alloc(&io->iova, n, limit, cpu, &ip);
+        if (r == -CMA_ENOSPC && !reclaimed) {
+            /* Space may wait in flush queues and caches: release both, then look again. */
+            cma__unlock(hx, &io->pt_lock);
+            if (atomic_load_explicit(&io->fq_queued_granules, memory_order_relaxed))
+                flush_all(io, FLUSH_RECLAIM);
+            cma__iova_purge(&io->iova);
+            reclaimed = true;
+            cma__lock(hx, &io->pt_lock);
+            continue;
+        }
+        if (r)
+            break;
+        if ((r = map_runs_locked(io, ip, runs, nruns, flags, dev)))
+            cma__iova_free(&io->iova, ip, n, cpu); /* never mapped: nothing to invalidate */
+        else
+            *iova_pfnp = ip;
+        break;
+    }
+    struct cma__pt *excess = spares_excess_locked(io);
+    cma__unlock(hx, &io->pt_lock);
+    pt_delete_list(io, excess);
+    return r;
+}
+
+/* Measures the mapping that starts at iova_pfn: 0 when it is one of this kind and slot and exactly n
+ * granules long, else the error. Caller holds pt_lock. */
 static int mapping_measure_locked(const struct cma_iommu *io, uint64_t iova_pfn, uint64_t n,
                                   uint64_t kind, unsigned slot)
 {
     struct cma__pt *t;
     uint32_t i;
     unsigned level;
+    if (iova_pfn >= io->end_pfn)
+        return -CMA_ENOENT;
     uint64_t e = leaf_lookup_locked(io, iova_pfn, &t, &i, &level);
     if (!e || !(e & PTE_START) || (iova_pfn & ((1ull << lvl_gshift(io, level)) - 1)) ||
         (e & (PTE_ALLOC | PTE_RAW)) != kind || leaf_slot(e) != slot)
@@ -651,19 +723,15 @@ static int mapping_measure_locked(const struct cma_iommu *io, uint64_t iova_pfn,
     return 0;
 }
 
-int cma__iommu_unmap_mapping(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n, uint64_t kind,
-                             struct cma_dev *dev, struct cma__run *out, size_t *nout)
+/* Clears a measured mapping's leaves and drops the holds of its pages, collecting the page runs into
+ * out when not NULL. Caller holds pt_lock (the zone lock is taken inside). */
+static size_t clear_mapping_locked(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n, uint64_t kind,
+                                   struct cma_dev *dev, struct cma__run *out)
 {
     struct cma_mm *mm = io->mm;
-    size_t nruns = 0;
-    cma__lock(&mm->host, &io->pt_lock);
-    int r = mapping_measure_locked(io, iova_pfn, n, kind, dev ? dev->slot : 0);
-    if (r) {
-        cma__unlock(&mm->host, &io->pt_lock);
-        return r;
-    }
     struct cma__run run = {CMA_PFN_NONE, 0};
-    cma__mm_lock(mm); /* holds go with the leaves: pt_lock → zone lock */
+    size_t nruns = 0;
+    cma__mm_lock(mm);
     for (uint64_t cur = iova_pfn, end = iova_pfn + n; cur < end;) {
         struct cma__pt *t;
         uint32_t i;
@@ -697,9 +765,55 @@ int cma__iommu_unmap_mapping(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n
     io->iova_live -= iova_len_of(n, kind);
     io->unmap_calls++;
     dev_count_locked(dev, kind, n, false);
-    cma__unlock(&mm->host, &io->pt_lock);
+    return nruns;
+}
+
+int cma__iommu_unmap_dma(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n, uint64_t kind,
+                         struct cma_dev *dev, struct cma__run *out, size_t *nout)
+{
+    const struct cma_hostx *hx = &io->mm->host;
+    unsigned cpu = cma__this_cpu(io->mm);
+    struct cma__fq *fq = io->fq ? &io->fq[cpu] : NULL;
+    struct cma__transit tr;
+    bool clock = false;
+    int r;
+    cma__lock(hx, &io->pt_lock);
+    for (;;) {
+        if ((r = mapping_measure_locked(io, iova_pfn, n, kind, dev ? dev->slot : 0))) {
+            cma__unlock(hx, &io->pt_lock);
+            return r;
+        }
+        if (!fq)
+            break;
+        cma__lock(hx, &fq->lock);
+        fq_release_locked(io, fq, cpu);
+        bool full = fq->count == io->fq_size;
+        cma__unlock(hx, &fq->lock);
+        if (!full)
+            break; /* only unmaps (under pt_lock) fill rings: it stays so */
+        cma__unlock(hx, &io->pt_lock);
+        flush_all(io, FLUSH_FULL);
+        cma__lock(hx, &io->pt_lock);
+    }
+    size_t nr = clear_mapping_locked(io, iova_pfn, n, kind, dev, out);
     if (nout)
-        *nout = nruns;
+        *nout = nr;
+    if (fq) {
+        cma__lock(hx, &fq->lock);
+        clock = fq_append_locked(io, fq, iova_pfn, n);
+        cma__unlock(hx, &fq->lock);
+    } else {
+        transit_add_locked(io, &tr, iova_pfn, cma__iova_size(n), false);
+    }
+    cma__unlock(hx, &io->pt_lock);
+    if (!fq) {
+        inv_range(io, iova_pfn << io->gshift, n << io->gshift);
+        cma__lock(hx, &io->pt_lock);
+        transit_del_locked(io, &tr);
+        cma__iova_free(&io->iova, iova_pfn, n, cpu);
+        cma__unlock(hx, &io->pt_lock);
+    }
+    after_unmap(io, clock);
     return 0;
 }
 
@@ -863,14 +977,17 @@ int cma_iommu_map(struct cma_iommu *io, cma_iova_t iova, cma_phys_t phys, uint64
     int r = cma__dma_hold_runs(io->mm, &run, 1);
     if (r)
         return r;
-    if ((r = cma__iova_reserve(&io->iova, ip, ip + n, IOVA_RAW)))
-        goto unhold;
     uint64_t flags = PTE_RAW | ((prot & CMA_IOMMU_READ) ? PTE_READ : 0) | ((prot & CMA_IOMMU_WRITE) ? PTE_WRITE : 0);
-    if (!(r = cma__iommu_map_runs(io, ip, &run, 1, flags, NULL)))
-        return 0;
-    (void)cma__iova_release(&io->iova, ip, ip + n, IOVA_RAW);
-unhold:
-    cma__dma_unhold_runs(io->mm, &run, 1);
+    cma__lock(&io->mm->host, &io->pt_lock);
+    if (!(r = spares_ensure_locked(io, tables_bound(io, n))) &&
+        !(r = cma__iova_reserve(&io->iova, ip, ip + n, IOVA_RAW)) &&
+        (r = map_runs_locked(io, ip, &run, 1, flags, NULL)))
+        (void)cma__iova_release(&io->iova, ip, ip + n, IOVA_RAW);
+    struct cma__pt *excess = spares_excess_locked(io);
+    cma__unlock(&io->mm->host, &io->pt_lock);
+    pt_delete_list(io, excess);
+    if (r)
+        cma__dma_unhold_runs(io->mm, &run, 1);
     return r;
 }
 
@@ -878,15 +995,25 @@ int cma_iommu_unmap(struct cma_iommu *io, cma_iova_t iova, uint64_t size)
 {
     if (!io || !size || ((iova | size) & ((1ull << io->gshift) - 1)))
         return -CMA_EINVAL;
+    const struct cma_hostx *hx = &io->mm->host;
     uint64_t ip = iova >> io->gshift, n = size >> io->gshift;
-    int r = cma__iommu_unmap_mapping(io, ip, n, PTE_RAW, NULL, NULL, NULL);
+    struct cma__transit tr;
+    cma__lock(hx, &io->pt_lock);
+    int r = mapping_measure_locked(io, ip, n, PTE_RAW, 0);
+    if (!r) {
+        clear_mapping_locked(io, ip, n, PTE_RAW, NULL, NULL);
+        transit_add_locked(io, &tr, ip, n, true);
+    }
+    cma__unlock(hx, &io->pt_lock);
     if (r)
         return r;
     inv_range(io, iova, size); /* raw unmaps are strict */
+    cma__lock(hx, &io->pt_lock);
+    transit_del_locked(io, &tr);
     r = cma__iova_release(&io->iova, ip, ip + n, IOVA_RAW);
+    cma__unlock(hx, &io->pt_lock);
     cma_assert(r == 0);
-    if (atomic_load_explicit(&io->reclaim_wanted, memory_order_relaxed))
-        flush_all(io, FLUSH_RECLAIM);
+    after_unmap(io, false);
     return 0;
 }
 
@@ -1029,10 +1156,10 @@ int cma_iommu_get_stats(const struct cma_iommu *cio, struct cma_iommu_stats *st)
 void cma__iommu_lock_all(struct cma_iommu *io)
 {
     const struct cma_hostx *hx = &io->mm->host;
+    cma__lock(hx, &io->pt_lock);
     for (unsigned c = 0; io->fq && c < io->mm->nr_cpus; c++)
         cma__lock(hx, &io->fq[c].lock);
     cma__iova_lock_all(&io->iova);
-    cma__lock(hx, &io->pt_lock);
     cma__lock(hx, &io->iotlb_lock);
 }
 
@@ -1040,10 +1167,10 @@ void cma__iommu_unlock_all(struct cma_iommu *io)
 {
     const struct cma_hostx *hx = &io->mm->host;
     cma__unlock(hx, &io->iotlb_lock);
-    cma__unlock(hx, &io->pt_lock);
     cma__iova_unlock_all(&io->iova);
     for (unsigned c = io->mm->nr_cpus; io->fq && c-- > 0;)
         cma__unlock(hx, &io->fq[c].lock);
+    cma__unlock(hx, &io->pt_lock);
 }
 
 struct pt_check {
@@ -1214,7 +1341,8 @@ static int check_lists(struct pt_check *c)
     return 0;
 }
 
-/* Lazy mode may leave stale IOTLB entries, but only for ranges still waiting in a flush queue. */
+/* Stale IOTLB entries may remain only for ranges whose invalidation has not run yet: waiting in a
+ * flush queue (lazy) or on the transit list (a strict unmap between clearing and invalidating). */
 static int check_iotlb(struct pt_check *c)
 {
     struct cma_iommu *io = c->io;
@@ -1225,7 +1353,7 @@ static int check_iotlb(struct pt_check *c)
         if (!x->valid || (!translate_locked(io, x->iova, &now, &shift) && now == x->phys && shift == x->shift))
             continue;
         const struct cma__iova_node *n = cma__iova_find_locked(&io->iova, x->iova >> io->gshift);
-        if (io->cfg.strict || !n || n->mark != (c->gen | 1))
+        if (!n || n->mark != (c->gen | 1))
             return CFAIL(c, "D4: stale IOTLB entry for IOVA 0x%llx outside every queued range",
                          (unsigned long long)x->iova);
     }
@@ -1251,6 +1379,13 @@ int cma__iommu_check_locked(struct cma_iommu *io, char *why, size_t len)
                 return r;
             queued += cma__iova_size(e->n);
         }
+    }
+    for (struct cma__transit *t = io->transit; t; t = t->next) {
+        struct cma__iova_node *node = (struct cma__iova_node *)cma__iova_find_locked(&io->iova, t->pfn);
+        if (t->raw && node && node->kind == IOVA_RAW && node->lo == t->pfn && node->end == t->pfn + t->size)
+            node->mark = c.gen | 1;
+        else if (t->raw || (r = cma__iova_claim_locked(&io->iova, t->pfn, t->size, c.gen | 1, why, len)))
+            return r ? r : CFAIL(&c, "D3: raw range 0x%llx in transit is no raw range", (unsigned long long)t->pfn);
     }
     if (queued != atomic_load_explicit(&io->fq_queued_granules, memory_order_relaxed))
         return CFAIL(&c, "D10: %llu granules queued, counter says %llu", (unsigned long long)queued,

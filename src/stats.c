@@ -375,10 +375,12 @@ static void dump_areas(struct app *a, const struct cma_mm *mm)
  * Each object's counters are a snapshot under its own locks, taken while the registry lock keeps the
  * lists still; like the areas, this runs outside lock_all (the DMA locks come first in the order).
  */
-static void dump_dma(struct app *a, const struct cma_mm *cmm)
+static void dump_dma(struct app *a, const struct cma_mm *cmm, const char *header)
 {
     struct cma_mm *mm = (struct cma_mm *)cmm;
     cma__lock(&mm->host, &mm->dma_lock);
+    if (header && (mm->iommus || mm->devs))
+        app_printf(a, "%s", header);
     for (const struct cma_iommu *io = mm->iommus; io; io = io->next) {
         struct cma_iommu_stats st;
         (void)cma_iommu_get_stats(io, &st);
@@ -477,9 +479,7 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
         app_printf(&a, "\n# areas\n");
     if (what == CMA_DUMP_AREAS || what == CMA_DUMP_ALL)
         dump_areas(&a, mm);
-    if (what == CMA_DUMP_ALL && (mm->nr_iommus || mm->nr_devs))
-        app_printf(&a, "\n# dma\n");
     if (what == CMA_DUMP_DMA || what == CMA_DUMP_ALL)
-        dump_dma(&a, mm);
+        dump_dma(&a, mm, what == CMA_DUMP_ALL ? "\n# dma\n" : NULL);
     return app_finish(&a);
 }

@@ -12,12 +12,15 @@
  *               each mapping begins and ends; no side table is needed to check an unmap's size.
  *
  * Locking (order: left before right, never the reverse)
- *   mm->dma_lock  →  fq[cpu].lock → iova cpu cache lock → iova depot_lock → iova tree lock
- *                    pt_lock → iotlb lock → dev->lock → mm->lock (zone)
+ *   mm->dma_lock → pt_lock → fq[cpu].lock → iova cpu cache lock → iova depot_lock → iova tree lock
+ *                → iotlb lock → dev->lock → mm->lock (zone)
  *   mm->dma_lock   the registry: lists of domains and devices, device slots. Taken alone by create and
  *                  destroy, and first by the checker and the dump (which then take every lock below).
- *   pt_lock        the page table: entries, table descriptors, nr_used, the empty / spare lists, the
- *                  leaf and mapping counters. Unmap paths drop DMA holds under it (zone lock nested).
+ *   pt_lock        the page table: entries, table descriptors, nr_used, the empty / spare / dead
+ *                  lists, the transit list, the leaf and mapping counters; and every change of a DMA
+ *                  range's owner (allocated and mapped, unmapped and queued) happens under it, so the
+ *                  checker never sees a range that belongs to nobody. Unmaps drop DMA holds under it
+ *                  (zone lock nested).
  *   iova locks     see struct cma__iova.
  *   fq[cpu].lock   one CPU's flush-queue ring.
  *   iotlb.lock     the software IOTLB model.
@@ -188,6 +191,13 @@ struct cma__fq {
     struct cma__fq_entry *ring;
 } __attribute__((aligned(64)));
 
+/* A range between its page-table leaves and its next owner: see iommu.c. */
+struct cma__transit {
+    uint64_t pfn, size;       /* granules as allocated */
+    bool raw;
+    struct cma__transit *next;
+};
+
 struct cma__iotlb_entry {
     uint64_t iova, phys;      /* leaf bases */
     uint8_t shift;            /* leaf size */
@@ -216,6 +226,7 @@ struct cma_iommu {
     struct cma__pt *empty;    /* empty tables still linked (doubly linked) */
     struct cma__pt *spare;    /* unlinked, empty, ready */
     struct cma__pt *dead;     /* unlinked, waiting for an invalidation */
+    struct cma__transit *transit; /* unmapped ranges being invalidated (strict), see iommu.c */
     uint64_t nr_empty, nr_spare, nr_tables; /* nr_tables: linked, root included */
     uint64_t nr_dead;         /* unlinked and not yet freed or spare (dead list, or being freed) */
     uint64_t pt_alloced, pt_freed, pt_peak;
@@ -250,24 +261,18 @@ struct cma__run {
 int cma__dma_hold_runs(struct cma_mm *mm, const struct cma__run *runs, size_t nruns);
 void cma__dma_unhold_runs(struct cma_mm *mm, const struct cma__run *runs, size_t nruns);
 
-/* Maps runs at iova_pfn as one mapping of the DMA device dev (NULL: cma_iommu_map), leaf flags
- * PTE_READ/PTE_WRITE, PTE_ALLOC or PTE_RAW and the slot bits. The IOVA range and the holds are the
- * caller's. -ENOMEM (tables): nothing is left mapped. dev's live counters move with the table (under
- * pt_lock). No lock held on entry. */
-int cma__iommu_map_runs(struct cma_iommu *io, uint64_t iova_pfn, const struct cma__run *runs,
-                        size_t nruns, uint64_t flags, struct cma_dev *dev);
-/* Finds the mapping of dev (NULL: cma_iommu_map) and kind (0, PTE_ALLOC or PTE_RAW) that starts at
- * iova_pfn and covers exactly n granules, clears its leaves and drops the holds of its pages (under
- * pt_lock, zone lock nested), collecting the page runs into out when not NULL (room for n runs).
- * -ENOENT: no mapping of that device and kind starts there; -EINVAL: it is not n granules long
- * (nothing changes). */
-int cma__iommu_unmap_mapping(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n, uint64_t kind,
-                             struct cma_dev *dev, struct cma__run *out, size_t *nout);
-/* After an unmap of a DMA range: strict → invalidate now and free the IOVA; lazy → queue it. */
-void cma__iommu_retire(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n);
-/* IOVA for n granules below limit (exclusive frame), reclaiming queued and cached ranges on failure:
- * -ENOSPC only when the space is really full. */
-int cma__iommu_iova_alloc(struct cma_iommu *io, uint64_t n, uint64_t limit, uint64_t *pfnp);
+/* A DMA mapping of dev (flags: PTE_READ/PTE_WRITE, PTE_ALLOC for cma_dma_alloc, slot bits): an
+ * IOVA range for n granules below limit (exclusive frame), reclaiming queued and cached ranges before
+ * giving up (-ENOSPC), and the runs' leaves there, in one pt_lock hold; dev's live counters move with
+ * it. The holds are the caller's. -ENOMEM (tables) leaves nothing. No lock held on entry. */
+int cma__iommu_map_dma(struct cma_iommu *io, const struct cma__run *runs, size_t nruns, uint64_t n,
+                       uint64_t limit, uint64_t flags, struct cma_dev *dev, uint64_t *iova_pfnp);
+/* Removes the mapping of dev and kind (0 or PTE_ALLOC) that starts at iova_pfn and is exactly n
+ * granules long: leaves cleared and page holds dropped, then the IOVA queued (lazy) or invalidated and
+ * freed (strict). The page runs go to out when not NULL (room for n runs). -ENOENT: no mapping of that
+ * device and kind starts there; -EINVAL: it is not n granules long (nothing changes). No lock held. */
+int cma__iommu_unmap_dma(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n, uint64_t kind,
+                         struct cma_dev *dev, struct cma__run *out, size_t *nout);
 void cma__iommu_lock_all(struct cma_iommu *io);
 void cma__iommu_unlock_all(struct cma_iommu *io);
 /* Checker part for one domain (every lock of it and of the machine held). */
