@@ -42,7 +42,7 @@
 
 #define SMALL_PAGES 8          /* up to 2^CMA_PCP_MAX_ORDER pages: buddy first on the default area */
 #define ALIGN_CAP_SHIFT 20     /* CMA alignment cap: 1 MiB */
-#define RUNS_ON_STACK 16
+#define RUNS_ON_STACK 64      /* 1 KiB of stack; more runs come from the host */
 
 /* ---- registry ---------------------------------------------------------------------------------------- */
 
@@ -209,10 +209,7 @@ static void rec_delete_locked(struct cma_dev *dev, uint32_t i)
         j = (j + 1) & mask;
         if (dev->recs[j].kind == REC_FREE)
             break;
-        uint32_t k = rec_hash(dev, dev->recs[j].dma);
-        /* move j back into the hole at i unless its home slot lies cyclically in (i, j] */
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) {
+        if (!cma__probe_stays(i, j, rec_hash(dev, dev->recs[j].dma))) {
             dev->recs[i] = dev->recs[j];
             i = j;
         }
@@ -259,17 +256,34 @@ static void note_fail(struct cma_dev *dev, uint64_t *counter)
     cma__unlock(&dev->mm->host, &dev->lock);
 }
 
-/* Coalesces pfns into maximal physically contiguous runs (so holds and unholds cut them alike). */
-static size_t coalesce(const cma_pfn_t *pfns, size_t n, struct cma__run *runs)
+/* Maximal physically contiguous runs of pfns (so holds and unholds cut them alike). Counting is a
+ * branch-free loop the compiler vectorizes; a single run (a contiguous buffer) needs no second pass. */
+static size_t count_runs(const cma_pfn_t *pfns, size_t n)
 {
-    size_t nr = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (nr && pfns[i] == runs[nr - 1].pfn + runs[nr - 1].n)
-            runs[nr - 1].n++;
-        else
-            runs[nr++] = (struct cma__run){pfns[i], 1};
+    size_t breaks = 0;
+    for (size_t i = 1; i < n; i++)
+        breaks += pfns[i] != pfns[i - 1] + 1;
+    return breaks + 1;
+}
+
+static void fill_runs(const cma_pfn_t *pfns, size_t n, size_t nruns, struct cma__run *runs)
+{
+    if (nruns == 1) {
+        runs[0] = (struct cma__run){pfns[0], n};
+        return;
     }
-    return nr;
+    cma_pfn_t start = pfns[0];
+    size_t len = 1, nr = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (pfns[i] == pfns[i - 1] + 1) {
+            len++;
+            continue;
+        }
+        runs[nr++] = (struct cma__run){start, len};
+        start = pfns[i];
+        len = 1;
+    }
+    runs[nr] = (struct cma__run){start, len};
 }
 
 /* A run array of n entries: on the stack for small n, else from the host (no lock held). */
@@ -351,7 +365,7 @@ static int scatter_alloc(struct cma_dev *dev, uint64_t n, struct cma__run *runs,
 static int iommu_alloc(struct cma_dev *dev, uint64_t n, cma_iova_t *dmap, void **cpup)
 {
     struct cma_mm *mm = dev->mm;
-    struct cma__run stack[RUNS_ON_STACK];
+    struct cma__run stack[RUNS_ON_STACK] = {{0, 0}}; /* filled by scatter_alloc (gcc -O3 cannot tell) */
     struct cma__run *runs = runs_get(mm, stack, n);
     size_t nr = 0;
     if (!runs)
@@ -582,12 +596,13 @@ int cma_dma_map_pages(struct cma_dev *dev, const cma_pfn_t *pfns, size_t n, cma_
     int r;
     if (dev->io) {
         struct cma__run stack[RUNS_ON_STACK];
-        struct cma__run *runs = runs_get(dev->mm, stack, n);
+        size_t nr = count_runs(pfns, n);
+        struct cma__run *runs = runs_get(dev->mm, stack, nr);
         if (!runs)
             return -CMA_ENOMEM;
-        size_t nr = coalesce(pfns, n, runs);
+        fill_runs(pfns, n, nr, runs);
         r = iommu_map(dev, runs, nr, n, 0, dma_addrp);
-        runs_put(dev->mm, stack, runs, n);
+        runs_put(dev->mm, stack, runs, nr);
     } else {
         r = direct_map(dev, pfns, n, dma_addrp);
     }

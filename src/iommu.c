@@ -15,10 +15,11 @@
  *
  * Empty tables. A table whose last entry goes is kept linked, on the empty list, so that a region
  * mapped and unmapped again and again does not take and give back pages each time. Empty tables
- * are unlinked (their parents may empty in turn) at the next whole-space flush (lazy mode: every full
- * queue or timeout) or as soon as more than CMA_PT_EMPTY_MAX empty or unlinked tables wait; an
- * unlinked table may still sit in a walk cache, so it is freed (or kept as a spare, at most
- * CMA_PT_SPARE_MAX) only after an invalidation that began after it was unlinked.
+ * are unlinked (their parents may empty in turn) as soon as more than CMA_PT_EMPTY_MAX empty or
+ * unlinked tables wait, and at every whole-space flush except a full queue's (which happens on the
+ * unmapping fast path): a lazy domain's timeout, cma_iommu_flush, destroy. An unlinked table may
+ * still sit in a walk cache, so it is freed (or kept as a spare, at most CMA_PT_SPARE_MAX) only after
+ * an invalidation that began after it was unlinked.
  *
  * Mappings. The first leaf of each mapping carries PTE_START, and every leaf the kind of call that
  * made it and the device slot, so an unmap is checked against the table itself: it must name a
@@ -298,12 +299,12 @@ static struct cma__pt *walk_create_locked(struct cma_iommu *io, uint64_t iova_pf
     return t;
 }
 
-/* The leaf covering iova_pfn: its entry (0 if none), table, index and level. */
-static uint64_t leaf_lookup_locked(const struct cma_iommu *io, uint64_t iova_pfn, struct cma__pt **tp,
-                                   uint32_t *ip, unsigned *lp)
+/* The leaf covering iova_pfn, walking down from table t at `level`: its entry (0 if none), table,
+ * index and level. */
+static uint64_t leaf_from(const struct cma_iommu *io, struct cma__pt *t, unsigned level, uint64_t iova_pfn,
+                          struct cma__pt **tp, uint32_t *ip, unsigned *lp)
 {
-    struct cma__pt *t = io->root;
-    for (unsigned l = 0;; l++) {
+    for (unsigned l = level;; l++) {
         uint32_t i = lvl_index(io, l, iova_pfn);
         uint64_t e = t->e[i];
         if (!e || !(e & PTE_TABLE) || l + 1 == io->levels) {
@@ -314,6 +315,40 @@ static uint64_t leaf_lookup_locked(const struct cma_iommu *io, uint64_t iova_pfn
         }
         t = child_of(e);
     }
+}
+
+static uint64_t leaf_lookup_locked(const struct cma_iommu *io, uint64_t iova_pfn, struct cma__pt **tp,
+                                   uint32_t *ip, unsigned *lp)
+{
+    return leaf_from(io, io->root, 0, iova_pfn, tp, ip, lp);
+}
+
+/* A cursor over consecutive leaves: after the leaf at (t, i) the next one is usually the next entry
+ * of the same table, so only a table boundary costs a walk from the root. */
+struct leaf_pos {
+    struct cma__pt *t;
+    uint32_t i;
+    unsigned level;
+    uint64_t pfn;   /* IOVA frame the position covers (a leaf's first frame, or the empty entry's) */
+    uint64_t e;     /* the leaf, 0 for none */
+};
+
+static void pos_seek(const struct cma_iommu *io, struct leaf_pos *p, uint64_t iova_pfn)
+{
+    p->pfn = iova_pfn;
+    p->e = leaf_lookup_locked(io, iova_pfn, &p->t, &p->i, &p->level);
+}
+
+/* Moves past the current entry (leaf or empty slot) to the one covering the next frame. */
+static void pos_next(const struct cma_iommu *io, struct leaf_pos *p)
+{
+    uint64_t next = p->pfn + (1ull << lvl_gshift(io, p->level));
+    if (p->i + 1 < nent(io) && (p->level > 0 || (next >> lvl_gshift(io, 0)) < nent(io))) {
+        p->pfn = next;
+        p->e = leaf_from(io, p->t, p->level, next, &p->t, &p->i, &p->level);
+        return;
+    }
+    pos_seek(io, p, next);
 }
 
 /* ---- invalidation and the software IOTLB ------------------------------------------------------------ */
@@ -354,15 +389,23 @@ static void inv_all(struct cma_iommu *io)
 static void fq_release_locked(struct cma_iommu *io, struct cma__fq *fq, unsigned cpu)
 {
     uint64_t fin = atomic_load_explicit(&io->fq_finished, memory_order_acquire);
+    struct cma__iova_range batch[64];
+    unsigned nb = 0;
     while (fq->count) {
         const struct cma__fq_entry *e = &fq->ring[fq->head];
         if (e->seq >= fin)
             break; /* no flush that started after it has finished yet */
-        cma__iova_free(&io->iova, e->pfn, e->n, cpu);
-        atomic_fetch_sub_explicit(&io->fq_queued_granules, cma__iova_size(e->n), memory_order_relaxed);
-        fq->head = (fq->head + 1) % io->fq_size;
+        batch[nb++] = (struct cma__iova_range){e->pfn, e->n};
+        fq->queued -= cma__iova_size(e->n);
+        fq->head = fq->head + 1 == io->fq_size ? 0 : fq->head + 1;
         fq->count--;
+        if (nb == 64) {
+            cma__iova_free_many(&io->iova, batch, nb, cpu);
+            nb = 0;
+        }
     }
+    if (nb)
+        cma__iova_free_many(&io->iova, batch, nb, cpu);
 }
 
 /* Frees (or keeps as spares) tables whose unlinking an invalidation has covered. No lock held. */
@@ -398,7 +441,10 @@ static void free_dead(struct cma_iommu *io, struct cma__pt *dead)
 static void flush_all(struct cma_iommu *io, enum flush_reason why)
 {
     cma__lock(&io->mm->host, &io->pt_lock);
-    unlink_empty_locked(io);
+    /* A full queue flushes on the unmapping fast path, where mapping the same region again is likely:
+     * empty tables stay linked then, up to the bound. Every other flush gives them back. */
+    if (why != FLUSH_FULL || io->nr_empty + io->nr_dead > CMA_PT_EMPTY_MAX)
+        unlink_empty_locked(io);
     struct cma__pt *dead = io->dead;
     io->dead = NULL;
     atomic_store_explicit(&io->reclaim_wanted, false, memory_order_relaxed);
@@ -431,8 +477,8 @@ static bool fq_append_locked(struct cma_iommu *io, struct cma__fq *fq, uint64_t 
     e->n = n;
     e->seq = atomic_load_explicit(&io->fq_started, memory_order_acquire);
     fq->count++;
-    atomic_fetch_add_explicit(&io->fq_queued_granules, cma__iova_size(n), memory_order_relaxed);
-    atomic_fetch_add_explicit(&io->fq_queued, 1, memory_order_relaxed);
+    fq->queued += cma__iova_size(n);
+    fq->calls++;
     if (++fq->since_clock < FQ_CLOCK_EVERY)
         return false;
     fq->since_clock = 0;
@@ -591,6 +637,8 @@ static int map_runs_locked(struct cma_iommu *io, uint64_t iova_pfn, const struct
                            size_t nruns, uint64_t flags, struct cma_dev *dev)
 {
     uint64_t cur = iova_pfn, start = PTE_START;
+    struct cma__pt *last = NULL; /* the table of the previous leaf, and its level */
+    unsigned last_level = 0;
     int r = 0;
     for (size_t ri = 0; ri < nruns && !r; ri++) {
         cma_pfn_t pfn = runs[ri].pfn;
@@ -599,7 +647,9 @@ static int map_runs_locked(struct cma_iommu *io, uint64_t iova_pfn, const struct
             unsigned k = pick_class(io, cur, pfn, n), level = io->levels - 1 - k;
             uint64_t g = 1ull << lvl_gshift(io, level);
             cma_assert(missing_locked(io, cur, level) <= io->nr_spare);
-            struct cma__pt *t = walk_create_locked(io, cur, level);
+            /* the next entry of the previous leaf's table needs no walk */
+            bool same = last && last_level == level && lvl_index(io, level, cur) != 0;
+            struct cma__pt *t = same ? last : walk_create_locked(io, cur, level);
             uint32_t i = t ? lvl_index(io, level, cur) : 0;
             uint64_t e = t ? t->e[i] : PTE_VALID;
             if (e & PTE_TABLE) {
@@ -608,6 +658,7 @@ static int map_runs_locked(struct cma_iommu *io, uint64_t iova_pfn, const struct
                 struct cma__pt *c = child_of(e);
                 if (c->nr_used) {
                     unlink_empty_locked(io);
+                    last = NULL; /* tables may have gone: walk again */
                     if (t->e[i] & PTE_TABLE) {
                         r = -CMA_EEXIST;
                         break;
@@ -631,6 +682,8 @@ static int map_runs_locked(struct cma_iommu *io, uint64_t iova_pfn, const struct
             }
             ent_write(io, t, i, (pfn << io->gshift) | PTE_VALID | flags | start);
             used_inc(io, t);
+            last = t;
+            last_level = level;
             start = 0;
             io->leaves[k < 3 ? k : 2]++;
             io->mapped_granules += g;
@@ -669,7 +722,7 @@ int cma__iommu_map_dma(struct cma_iommu *io, const struct cma__run *runs, size_t
         if (r == -CMA_ENOSPC && !reclaimed) {
             /* Space may wait in flush queues and caches: release both, then look again. */
             cma__unlock(hx, &io->pt_lock);
-            if (atomic_load_explicit(&io->fq_queued_granules, memory_order_relaxed))
+            if (io->fq)
                 flush_all(io, FLUSH_RECLAIM);
             cma__iova_purge(&io->iova);
             reclaimed = true;
@@ -695,29 +748,30 @@ int cma__iommu_map_dma(struct cma_iommu *io, const struct cma__run *runs, size_t
 static int mapping_measure_locked(const struct cma_iommu *io, uint64_t iova_pfn, uint64_t n,
                                   uint64_t kind, unsigned slot)
 {
-    struct cma__pt *t;
-    uint32_t i;
-    unsigned level;
+    struct leaf_pos p;
     if (iova_pfn >= io->end_pfn)
         return -CMA_ENOENT;
-    uint64_t e = leaf_lookup_locked(io, iova_pfn, &t, &i, &level);
-    if (!e || !(e & PTE_START) || (iova_pfn & ((1ull << lvl_gshift(io, level)) - 1)) ||
-        (e & (PTE_ALLOC | PTE_RAW)) != kind || leaf_slot(e) != slot)
+    pos_seek(io, &p, iova_pfn);
+    if (!p.e || !(p.e & PTE_START) || (iova_pfn & ((1ull << lvl_gshift(io, p.level)) - 1)) ||
+        (p.e & (PTE_ALLOC | PTE_RAW)) != kind || leaf_slot(p.e) != slot)
         return -CMA_ENOENT;
-    uint64_t cur = iova_pfn, end = iova_pfn + n;
+    uint64_t end = iova_pfn + n;
     if (end < iova_pfn || end > io->end_pfn)
         return -CMA_EINVAL;
-    while (cur < end) {
-        e = leaf_lookup_locked(io, cur, &t, &i, &level);
-        if (!e || (cur != iova_pfn && (e & PTE_START)))
+    for (;;) {
+        if (!p.e || (p.pfn != iova_pfn && (p.e & PTE_START)))
             return -CMA_EINVAL; /* the mapping is shorter than n */
-        cur += 1ull << lvl_gshift(io, level);
+        uint64_t after = p.pfn + (1ull << lvl_gshift(io, p.level));
+        if (after >= end) {
+            if (after != end)
+                return -CMA_EINVAL; /* n ends inside a block entry */
+            break;
+        }
+        pos_next(io, &p);
     }
-    if (cur != end)
-        return -CMA_EINVAL; /* n ends inside a block entry */
     if (end < io->end_pfn) {
-        e = leaf_lookup_locked(io, end, &t, &i, &level);
-        if (e && !(e & PTE_START))
+        pos_next(io, &p);
+        if (p.e && !(p.e & PTE_START))
             return -CMA_EINVAL; /* the mapping goes on past n */
     }
     return 0;
@@ -731,15 +785,13 @@ static size_t clear_mapping_locked(struct cma_iommu *io, uint64_t iova_pfn, uint
     struct cma_mm *mm = io->mm;
     struct cma__run run = {CMA_PFN_NONE, 0};
     size_t nruns = 0;
+    struct leaf_pos p;
     cma__mm_lock(mm);
-    for (uint64_t cur = iova_pfn, end = iova_pfn + n; cur < end;) {
-        struct cma__pt *t;
-        uint32_t i;
-        unsigned level;
-        uint64_t e = leaf_lookup_locked(io, cur, &t, &i, &level);
-        uint64_t g = 1ull << lvl_gshift(io, level);
-        cma_pfn_t pfn = leaf_pfn(io, e);
-        unsigned k = io->levels - 1 - level;
+    pos_seek(io, &p, iova_pfn);
+    for (uint64_t end = iova_pfn + n;;) {
+        uint64_t g = 1ull << lvl_gshift(io, p.level);
+        cma_pfn_t pfn = leaf_pfn(io, p.e);
+        unsigned k = io->levels - 1 - p.level;
         if (run.n && pfn == run.pfn + run.n) {
             run.n += g;
         } else {
@@ -751,11 +803,13 @@ static size_t clear_mapping_locked(struct cma_iommu *io, uint64_t iova_pfn, uint
             run.pfn = pfn;
             run.n = g;
         }
-        ent_write(io, t, i, 0);
+        ent_write(io, p.t, p.i, 0);
         io->leaves[k < 3 ? k : 2]--;
         io->mapped_granules -= g;
-        used_dec(io, t);
-        cur += g;
+        used_dec(io, p.t);
+        if (p.pfn + g >= end)
+            break;
+        pos_next(io, &p);
     }
     cma__dma_unhold_locked(mm, run.pfn, run.n);
     if (out)
@@ -787,10 +841,9 @@ int cma__iommu_unmap_dma(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n, ui
             break;
         cma__lock(hx, &fq->lock);
         fq_release_locked(io, fq, cpu);
-        bool full = fq->count == io->fq_size;
+        if (fq->count < io->fq_size)
+            break; /* held until the entry is in: the leaves go and the range is queued at once */
         cma__unlock(hx, &fq->lock);
-        if (!full)
-            break; /* only unmaps (under pt_lock) fill rings: it stays so */
         cma__unlock(hx, &io->pt_lock);
         flush_all(io, FLUSH_FULL);
         cma__lock(hx, &io->pt_lock);
@@ -799,7 +852,6 @@ int cma__iommu_unmap_dma(struct cma_iommu *io, uint64_t iova_pfn, uint64_t n, ui
     if (nout)
         *nout = nr;
     if (fq) {
-        cma__lock(hx, &fq->lock);
         clock = fq_append_locked(io, fq, iova_pfn, n);
         cma__unlock(hx, &fq->lock);
     } else {
@@ -1111,13 +1163,22 @@ int cma_iommu_get_stats(const struct cma_iommu *cio, struct cma_iommu_stats *st)
     st->name = io->name;
     st->granule = g;
     st->aperture = io->end_pfn << io->gshift;
-    cma__lock(hx, &io->iova.lock);
+    uint64_t cached, queued = 0, calls = 0;
+    cma__lock(hx, &io->pt_lock); /* the lock order: pt, queues, iova */
+    for (unsigned c = 0; io->fq && c < io->mm->nr_cpus; c++) {
+        cma__lock(hx, &io->fq[c].lock);
+        queued += io->fq[c].queued;
+        calls += io->fq[c].calls;
+        cma__unlock(hx, &io->fq[c].lock);
+    }
+    cma__iova_lock_all(&io->iova);
     cma__iova_space_locked(&io->iova, &free_g, &largest_g);
     st->iova_ranges = io->iova.nr_nodes - 2;
-    cma__unlock(hx, &io->iova.lock);
+    cma__iova_counters_locked(&io->iova, &cached, &st->iova_cache_hits, &st->iova_cache_misses,
+                              &st->iova_alloc_fail);
+    cma__iova_unlock_all(&io->iova);
     st->iova_free_bytes = free_g * g;
     st->iova_largest_free = largest_g * g;
-    cma__lock(hx, &io->pt_lock);
     st->mappings = io->mappings;
     st->mapped_bytes = io->mapped_granules * g;
     for (unsigned k = 0; k < 3; k++)
@@ -1130,14 +1191,11 @@ int cma_iommu_get_stats(const struct cma_iommu *cio, struct cma_iommu_stats *st)
     st->map_calls = io->map_calls;
     st->unmap_calls = io->unmap_calls;
     cma__unlock(hx, &io->pt_lock);
-    st->iova_cached_bytes = atomic_load_explicit(&io->iova.cached, memory_order_relaxed) * g;
-    st->iova_queued_bytes = atomic_load_explicit(&io->fq_queued_granules, memory_order_relaxed) * g;
-    st->iova_cache_hits = atomic_load_explicit(&io->iova.hits, memory_order_relaxed);
-    st->iova_cache_misses = atomic_load_explicit(&io->iova.misses, memory_order_relaxed);
-    st->iova_alloc_fail = atomic_load_explicit(&io->iova.fails, memory_order_relaxed);
+    st->iova_cached_bytes = cached * g;
+    st->iova_queued_bytes = queued * g;
+    st->fq_queued = calls;
     st->inv_range = atomic_load_explicit(&io->inv_range, memory_order_relaxed);
     st->inv_all = atomic_load_explicit(&io->inv_all, memory_order_relaxed);
-    st->fq_queued = atomic_load_explicit(&io->fq_queued, memory_order_relaxed);
     st->fq_full_flushes = atomic_load_explicit(&io->fq_full, memory_order_relaxed);
     st->fq_timeout_flushes = atomic_load_explicit(&io->fq_timeout, memory_order_relaxed);
     cma__lock(hx, &io->iotlb_lock);
@@ -1370,15 +1428,18 @@ int cma__iommu_check_locked(struct cma_iommu *io, char *why, size_t len)
     int r = cma__iova_check_locked(&io->iova, c.gen, why, len);
     if (r)
         return r;
-    uint64_t queued = 0;
     for (unsigned cpu = 0; io->fq && cpu < io->mm->nr_cpus; cpu++) {
         const struct cma__fq *fq = &io->fq[cpu];
+        uint64_t queued = 0;
         for (uint32_t k = 0; k < fq->count; k++) {
             const struct cma__fq_entry *e = &fq->ring[(fq->head + k) % io->fq_size];
             if ((r = cma__iova_claim_locked(&io->iova, e->pfn, cma__iova_size(e->n), c.gen | 1, why, len)))
                 return r;
             queued += cma__iova_size(e->n);
         }
+        if (queued != fq->queued)
+            return CFAIL(&c, "D10: CPU %u's flush queue holds %llu granules, its counter says %llu", cpu,
+                         (unsigned long long)queued, (unsigned long long)fq->queued);
     }
     for (struct cma__transit *t = io->transit; t; t = t->next) {
         struct cma__iova_node *node = (struct cma__iova_node *)cma__iova_find_locked(&io->iova, t->pfn);
@@ -1387,9 +1448,6 @@ int cma__iommu_check_locked(struct cma_iommu *io, char *why, size_t len)
         else if (t->raw || (r = cma__iova_claim_locked(&io->iova, t->pfn, t->size, c.gen | 1, why, len)))
             return r ? r : CFAIL(&c, "D3: raw range 0x%llx in transit is no raw range", (unsigned long long)t->pfn);
     }
-    if (queued != atomic_load_explicit(&io->fq_queued_granules, memory_order_relaxed))
-        return CFAIL(&c, "D10: %llu granules queued, counter says %llu", (unsigned long long)queued,
-                     (unsigned long long)atomic_load_explicit(&io->fq_queued_granules, memory_order_relaxed));
     if ((r = check_table(&c, io->root, 0)) || (r = mapping_close(&c)) || (r = check_lists(&c)))
         return r;
     if (c.mappings != io->mappings || c.granules != io->mapped_granules || c.iova_live != io->iova_live ||

@@ -332,6 +332,7 @@ static int tree_alloc(struct cma__iova *iv, uint64_t size, uint64_t align, uint6
         uint64_t c = tfit(iv->root, size, align, limit);
         if (c == NONE) {
             r = -CMA_ENOSPC;
+            iv->fails++;
         } else {
             insert_locked(iv, tsucc(iv->root, c + size), c, c + size, IOVA_DMA);
             *pfnp = c;
@@ -350,14 +351,17 @@ static void tree_free_locked(struct cma__iova *iv, uint64_t pfn, uint64_t size)
     erase_locked(iv, pfn);
 }
 
-/* Returns every range of a magazine to the tree. Caller holds the tree lock. */
-static void mag_drain_locked(struct cma__iova *iv, struct cma__iova_mag *m, uint64_t size)
+/* Returns every range of a magazine to the tree; *cached (the owner's count) goes down by as much.
+ * Caller holds the tree lock and the magazine owner's lock. */
+static void mag_drain_locked(struct cma__iova *iv, struct cma__iova_mag *m, uint64_t size, uint64_t *cached)
 {
     for (uint32_t i = 0; i < m->n; i++)
         tree_free_locked(iv, m->pfn[i], size);
-    atomic_fetch_sub_explicit(&iv->cached, (uint64_t)m->n * size, memory_order_relaxed);
+    *cached -= (uint64_t)m->n * size;
     m->n = 0;
 }
+
+static bool cacheable(uint64_t size) { return size <= (1u << (CMA_IOVA_BINS - 1)); }
 
 /* ---- magazines ------------------------------------------------------------------------------------ */
 
@@ -393,21 +397,26 @@ static bool cache_alloc(struct cma__iova *iv, unsigned bin, uint64_t limit, unsi
             struct cma__iova_mag *full = iv->full[bin][--iv->nfull[bin]];
             iv->empty[bin][iv->nempty[bin]++] = c->loaded[bin];
             c->loaded[bin] = full;
+            iv->depot_cached -= (uint64_t)full->n * size;
+            c->cached += (uint64_t)full->n * size;
         }
         cma__unlock(iv->host, &iv->depot_lock);
         got = mag_pop(c->loaded[bin], size, limit, pfnp);
     }
-    if (got)
-        atomic_fetch_sub_explicit(&iv->cached, size, memory_order_relaxed);
+    if (got) {
+        c->cached -= size;
+        c->hits++;
+    } else {
+        c->misses++;
+    }
     cma__unlock(iv->host, &c->lock);
     return got;
 }
 
-static void cache_free(struct cma__iova *iv, unsigned bin, uint64_t pfn, unsigned cpu)
+/* Pushes one range onto CPU c's loaded magazine. Caller holds c->lock. */
+static void cache_free_locked(struct cma__iova *iv, struct cma__iova_cpu *c, unsigned bin, uint64_t pfn)
 {
-    struct cma__iova_cpu *c = &iv->cpu[cpu];
     const uint64_t size = 1ull << bin;
-    cma__lock(iv->host, &c->lock);
     if (c->loaded[bin]->n == CMA_IOVA_MAG_SIZE) {
         if (c->prev[bin]->n < CMA_IOVA_MAG_SIZE) {
             struct cma__iova_mag *t = c->loaded[bin];
@@ -419,20 +428,21 @@ static void cache_free(struct cma__iova *iv, unsigned bin, uint64_t pfn, unsigne
             if (iv->nempty[bin]) {
                 iv->full[bin][iv->nfull[bin]++] = c->loaded[bin];
                 c->loaded[bin] = iv->empty[bin][--iv->nempty[bin]];
+                c->cached -= CMA_IOVA_MAG_SIZE * size;
+                iv->depot_cached += CMA_IOVA_MAG_SIZE * size;
                 parked = true;
             }
             cma__unlock(iv->host, &iv->depot_lock);
             if (!parked) { /* depot full: this magazine's ranges go back to the tree */
                 cma__lock(iv->host, &iv->lock);
-                mag_drain_locked(iv, c->loaded[bin], size);
+                mag_drain_locked(iv, c->loaded[bin], size, &c->cached);
                 cma__unlock(iv->host, &iv->lock);
             }
         }
     }
     struct cma__iova_mag *m = c->loaded[bin];
     m->pfn[m->n++] = pfn;
-    atomic_fetch_add_explicit(&iv->cached, size, memory_order_relaxed);
-    cma__unlock(iv->host, &c->lock);
+    c->cached += size;
 }
 
 /* ---- public (cross-file) entry points --------------------------------------------------------------- */
@@ -440,28 +450,38 @@ static void cache_free(struct cma__iova *iv, unsigned bin, uint64_t pfn, unsigne
 int cma__iova_alloc(struct cma__iova *iv, uint64_t n, uint64_t limit, unsigned cpu, uint64_t *pfnp)
 {
     uint64_t size = cma__iova_size(n);
-    if (size <= (1u << (CMA_IOVA_BINS - 1))) {
-        if (cache_alloc(iv, (unsigned)__builtin_ctzll(size), limit, cpu, pfnp)) {
-            atomic_fetch_add_explicit(&iv->hits, 1, memory_order_relaxed);
-            return 0;
-        }
-        atomic_fetch_add_explicit(&iv->misses, 1, memory_order_relaxed);
-    }
-    int r = tree_alloc(iv, size, next_pow2(n), limit, pfnp);
-    if (r)
-        atomic_fetch_add_explicit(&iv->fails, 1, memory_order_relaxed);
-    return r;
+    if (cacheable(size) && cache_alloc(iv, (unsigned)__builtin_ctzll(size), limit, cpu, pfnp))
+        return 0;
+    return tree_alloc(iv, size, next_pow2(n), limit, pfnp);
 }
 
 void cma__iova_free(struct cma__iova *iv, uint64_t pfn, uint64_t n, unsigned cpu)
 {
-    uint64_t size = cma__iova_size(n);
-    if (size <= (1u << (CMA_IOVA_BINS - 1))) {
-        cache_free(iv, (unsigned)__builtin_ctzll(size), pfn, cpu);
-        return;
+    struct cma__iova_range r = {pfn, n};
+    cma__iova_free_many(iv, &r, 1, cpu);
+}
+
+void cma__iova_free_many(struct cma__iova *iv, const struct cma__iova_range *r, unsigned nr, unsigned cpu)
+{
+    struct cma__iova_cpu *c = &iv->cpu[cpu];
+    bool tree = false;
+    cma__lock(iv->host, &c->lock);
+    for (unsigned k = 0; k < nr; k++) {
+        uint64_t size = cma__iova_size(r[k].n);
+        if (cacheable(size))
+            cache_free_locked(iv, c, (unsigned)__builtin_ctzll(size), r[k].pfn);
+        else
+            tree = true;
     }
+    cma__unlock(iv->host, &c->lock);
+    if (!tree)
+        return;
     cma__lock(iv->host, &iv->lock);
-    tree_free_locked(iv, pfn, size);
+    for (unsigned k = 0; k < nr; k++) {
+        uint64_t size = cma__iova_size(r[k].n);
+        if (!cacheable(size))
+            tree_free_locked(iv, r[k].pfn, size);
+    }
     cma__unlock(iv->host, &iv->lock);
 }
 
@@ -471,8 +491,8 @@ void cma__iova_purge(struct cma__iova *iv)
         cma__lock(iv->host, &iv->cpu[c].lock);
         cma__lock(iv->host, &iv->lock);
         for (unsigned b = 0; b < CMA_IOVA_BINS; b++) {
-            mag_drain_locked(iv, iv->cpu[c].loaded[b], 1ull << b);
-            mag_drain_locked(iv, iv->cpu[c].prev[b], 1ull << b);
+            mag_drain_locked(iv, iv->cpu[c].loaded[b], 1ull << b, &iv->cpu[c].cached);
+            mag_drain_locked(iv, iv->cpu[c].prev[b], 1ull << b, &iv->cpu[c].cached);
         }
         cma__unlock(iv->host, &iv->lock);
         cma__unlock(iv->host, &iv->cpu[c].lock);
@@ -482,7 +502,7 @@ void cma__iova_purge(struct cma__iova *iv)
     for (unsigned b = 0; b < CMA_IOVA_BINS; b++) {
         while (iv->nfull[b]) {
             struct cma__iova_mag *m = iv->full[b][--iv->nfull[b]];
-            mag_drain_locked(iv, m, 1ull << b);
+            mag_drain_locked(iv, m, 1ull << b, &iv->depot_cached);
             iv->empty[b][iv->nempty[b]++] = m;
         }
     }
@@ -526,6 +546,19 @@ void cma__iova_space_locked(const struct cma__iova *iv, uint64_t *freep, uint64_
     (void)cma__iova_walk_locked((struct cma__iova *)iv, NULL, &used);
     *freep = iv->end_pfn - used;
     *largestp = iv->root->max_gap;
+}
+
+void cma__iova_counters_locked(const struct cma__iova *iv, uint64_t *cached, uint64_t *hits,
+                               uint64_t *misses, uint64_t *fails)
+{
+    *cached = iv->depot_cached;
+    *hits = *misses = 0;
+    for (unsigned c = 0; c < iv->ncpus; c++) {
+        *cached += iv->cpu[c].cached;
+        *hits += iv->cpu[c].hits;
+        *misses += iv->cpu[c].misses;
+    }
+    *fails = iv->fails;
 }
 
 void cma__iova_lock_all(struct cma__iova *iv)
@@ -665,8 +698,10 @@ int cma__iova_check_locked(struct cma__iova *iv, uint32_t gen, char *why, size_t
             if (iv->empty[b][k]->n)
                 return FAIL(&c, "D3: an empty depot magazine of bin %u holds ranges", b);
     }
-    if (cached != atomic_load_explicit(&iv->cached, memory_order_relaxed))
-        return FAIL(&c, "D10: %llu granules cached, counter says %llu", (unsigned long long)cached,
-                    (unsigned long long)atomic_load_explicit(&iv->cached, memory_order_relaxed));
+    uint64_t counted, hits, misses, fails;
+    cma__iova_counters_locked(iv, &counted, &hits, &misses, &fails);
+    if (cached != counted)
+        return FAIL(&c, "D10: %llu granules cached, counters say %llu", (unsigned long long)cached,
+                    (unsigned long long)counted);
     return 0;
 }

@@ -29,7 +29,6 @@
 #include <emmintrin.h>
 #endif
 
-#define PIN_TOMB (CMA_IDX_NIL - 1)
 
 /* ---- head lookup ------------------------------------------------------------------------------- */
 
@@ -174,7 +173,7 @@ static struct cma_pin_slot *pin_rehash_locked(struct cma_mm *mm, struct cma_pin_
     struct cma_pins *t = &mm->pins;
     struct cma_pin_slot *old = t->slots;
     for (uint32_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].idx >= PIN_TOMB)
+        if (t->slots[i].idx == CMA_IDX_NIL)
             continue;
         uint32_t j = pin_hash(t->slots[i].idx) & (ncap - 1);
         while (ns[j].idx != CMA_IDX_NIL)
@@ -185,7 +184,6 @@ static struct cma_pin_slot *pin_rehash_locked(struct cma_mm *mm, struct cma_pin_
     mm->metadata_bytes -= (uint64_t)t->cap * sizeof *ns;
     t->slots = ns;
     t->cap = ncap;
-    t->tombs = 0;
     return old;
 }
 
@@ -201,7 +199,7 @@ static struct cma_pin_slot *pin_slots_new(struct cma_mm *mm, uint32_t ncap)
 bool cma__pins_have_room_locked(const struct cma_mm *mm, uint32_t extra)
 {
     const struct cma_pins *t = &mm->pins;
-    return ((uint64_t)t->used + t->tombs + extra + 1) * 4 < (uint64_t)t->cap * 3;
+    return ((uint64_t)t->used + extra + 1) * 4 < (uint64_t)t->cap * 3;
 }
 
 /* The capacity that holds the live entries plus `extra` below the 3/4 load bound. */
@@ -219,8 +217,6 @@ static int pin_grow_locked(struct cma_mm *mm)
     uint32_t ncap = t->cap ? t->cap * 2 : 64;
     if (cma__pins_have_room_locked(mm, 0))
         return 0;
-    if (t->used * 4 < t->cap)
-        ncap = t->cap; /* mostly tombstones: rehash in place size */
     struct cma_pin_slot *ns = pin_slots_new(mm, ncap);
     if (!ns)
         return -CMA_ENOMEM;
@@ -271,10 +267,8 @@ static int pin_inc_locked(struct cma_mm *mm, uint32_t idx)
         return r;
     struct cma_pins *t = &mm->pins;
     uint32_t i = pin_hash(idx) & (t->cap - 1);
-    while (t->slots[i].idx < PIN_TOMB)
+    while (t->slots[i].idx != CMA_IDX_NIL)
         i = (i + 1) & (t->cap - 1);
-    if (t->slots[i].idx == PIN_TOMB)
-        t->tombs--;
     t->slots[i].idx = idx;
     t->slots[i].count = 1;
     t->used++;
@@ -288,9 +282,22 @@ static int pin_dec_locked(struct cma_mm *mm, uint32_t idx)
     if (!s)
         return -CMA_EFAULT;
     if (--s->count == 0) {
-        s->idx = PIN_TOMB;
-        mm->pins.used--;
-        mm->pins.tombs++;
+        /* Backward-shift deletion: entries after the hole that may live there move up, so lookups
+         * stop at the first empty slot and no tombstones build up (DMA maps pin and unpin pages at a
+         * high rate). */
+        struct cma_pins *t = &mm->pins;
+        uint32_t i = (uint32_t)(s - t->slots), mask = t->cap - 1;
+        for (uint32_t j = i;;) {
+            j = (j + 1) & mask;
+            if (t->slots[j].idx == CMA_IDX_NIL)
+                break;
+            if (!cma__probe_stays(i, j, pin_hash(t->slots[j].idx) & mask)) {
+                t->slots[i] = t->slots[j];
+                i = j;
+            }
+        }
+        t->slots[i].idx = CMA_IDX_NIL;
+        t->used--;
         atomic_fetch_and_explicit(&cma__page(mm, idx)->flags, (uint8_t)~PF_PINNED, memory_order_relaxed);
     }
     return 0;
@@ -365,9 +372,7 @@ static int unhold_one(struct cma_mm *mm, uint32_t idx) { return pin_dec_locked(m
 int cma__dma_hold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n)
 {
     uint32_t done = 0;
-    int r = hold_walk_locked(mm, pfn, n, NULL, NULL); /* validate first: a failure changes nothing */
-    if (!r)
-        r = hold_walk_locked(mm, pfn, n, hold_one, &done);
+    int r = hold_walk_locked(mm, pfn, n, hold_one, &done); /* validated by count_locked */
     if (r && done) {
         /* only an overflowing pin count fails after validation: drop what this call took */
         uint32_t undo = 0;

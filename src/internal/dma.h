@@ -79,6 +79,8 @@ struct cma__iova_cpu {
     struct cma_lock lock;
     struct cma__iova_mag *loaded[CMA_IOVA_BINS];
     struct cma__iova_mag *prev[CMA_IOVA_BINS];
+    uint64_t cached;          /* granules in this CPU's magazines */
+    uint64_t hits, misses;    /* cacheable requests served here / sent to the tree */
 } __attribute__((aligned(64)));
 
 struct cma__iova {
@@ -94,12 +96,12 @@ struct cma__iova {
     struct cma__iova_mag *full[CMA_IOVA_BINS][CMA_IOVA_DEPOT_MAGS];
     struct cma__iova_mag *empty[CMA_IOVA_BINS][CMA_IOVA_DEPOT_MAGS];
     unsigned nfull[CMA_IOVA_BINS], nempty[CMA_IOVA_BINS];
+    uint64_t depot_cached;              /* granules in full depot magazines (depot_lock) */
     struct cma__iova_cpu *cpu;
     unsigned ncpus;
     void *mags;                         /* every magazine, one host allocation */
     size_t mags_bytes;
-    _Atomic uint64_t cached;            /* granules in caches */
-    _Atomic uint64_t hits, misses, fails;
+    uint64_t fails;                     /* tree searches that found no room (tree lock) */
 };
 
 /* Granules a request of n granules occupies: cached sizes round up to a power of two. */
@@ -116,8 +118,13 @@ void cma__iova_fini(struct cma__iova *iv);
  * (exclusive frame), the highest that fits: from cpu's cache, else the tree. -ENOSPC when nothing
  * fits (caches not yet purged: the caller flushes its queues, purges and retries), -ENOMEM. */
 int cma__iova_alloc(struct cma__iova *iv, uint64_t n, uint64_t limit, unsigned cpu, uint64_t *pfnp);
-/* Returns a DMA range allocated with n (to cpu's cache when cacheable). */
+/* Returns a DMA range allocated with n (to cpu's cache when cacheable); free_many returns several in
+ * one lock hold per place they go to. */
 void cma__iova_free(struct cma__iova *iv, uint64_t pfn, uint64_t n, unsigned cpu);
+struct cma__iova_range {
+    uint64_t pfn, n;
+};
+void cma__iova_free_many(struct cma__iova *iv, const struct cma__iova_range *r, unsigned nr, unsigned cpu);
 /* Empties every CPU cache and the depot into the tree. */
 void cma__iova_purge(struct cma__iova *iv);
 /* Exact ranges of cma_iommu_map: -EEXIST overlap, -ENOMEM; release: -ENOENT / -EINVAL size. */
@@ -132,6 +139,9 @@ int cma__iova_claim_locked(struct cma__iova *iv, uint64_t pfn, uint64_t size, ui
                            size_t len);
 /* Free granules and the largest free gap. Caller holds the tree lock. */
 void cma__iova_space_locked(const struct cma__iova *iv, uint64_t *freep, uint64_t *largestp);
+/* Granules cached, cache hits and misses, failed tree searches. Caller holds every iova lock. */
+void cma__iova_counters_locked(const struct cma__iova *iv, uint64_t *cached, uint64_t *hits,
+                               uint64_t *misses, uint64_t *fails);
 void cma__iova_lock_all(struct cma__iova *iv);
 void cma__iova_unlock_all(struct cma__iova *iv);
 /* Checker part: tree shape, augmentation, alignment; cached entries claimed once (marks nodes with
@@ -189,6 +199,8 @@ struct cma__fq {
     uint32_t head, count;     /* ring of fq_size entries */
     uint32_t since_clock;     /* unmaps since the clock was last read */
     struct cma__fq_entry *ring;
+    uint64_t queued;          /* granules in the ring (as allocated) */
+    uint64_t calls;           /* unmaps that went through this ring */
 } __attribute__((aligned(64)));
 
 /* A range between its page-table leaves and its next owner: see iommu.c. */
@@ -237,9 +249,9 @@ struct cma_iommu {
 
     struct cma__fq *fq;       /* lazy: one ring per CPU */
     uint32_t fq_size;
-    _Atomic uint64_t fq_started, fq_finished, fq_queued_granules;
+    _Atomic uint64_t fq_started, fq_finished;
     _Atomic uint64_t last_flush_ns;
-    _Atomic uint64_t inv_range, inv_all, fq_queued, fq_full, fq_timeout;
+    _Atomic uint64_t inv_range, inv_all, fq_full, fq_timeout;
 
     struct cma_lock iotlb_lock;
     struct cma__iotlb_entry *iotlb;

@@ -310,8 +310,9 @@ int cma__pins_make_room(struct cma_mm *mm, uint32_t extra);
 bool cma__pins_have_room_locked(const struct cma_mm *mm, uint32_t extra);
 /* DMA holds on the pages [pfn, pfn + n) of one run (see migrate.c): count_locked validates and counts
  * the pins a hold takes (-EINVAL not memory or crosses a hole, -EFAULT a page not in use, -EAGAIN a
- * block being migrated); hold_locked takes them (the table must have room, see make_room; a failure
- * changes nothing); unhold_locked drops them. Caller holds mm->lock. */
+ * block being migrated); hold_locked takes them on a run count_locked validated in the same mm->lock
+ * hold (the table must have room, see make_room; only a pin-count overflow fails, and changes
+ * nothing); unhold_locked drops them. Caller holds mm->lock. */
 int cma__dma_hold_count_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n, uint32_t *npins);
 int cma__dma_hold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n);
 void cma__dma_unhold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n);
@@ -414,5 +415,11 @@ int cma__check_locked(const struct cma_mm *mm, char *why, size_t len);
 static inline bool cma__is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 static inline unsigned cma__ffs64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 static inline unsigned cma__fls64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+/* Backward-shift deletion in a linear-probing table: with a hole at slot i, may the entry at slot j
+ * (whose home slot is `home`) stay where it is? Only if home lies cyclically in (i, j]. */
+static inline bool cma__probe_stays(uint32_t i, uint32_t j, uint32_t home)
+{
+    return i <= j ? (i < home && home <= j) : (i < home || home <= j);
+}
 
 #endif /* CMA_INTERNAL_H */

@@ -178,10 +178,9 @@ struct cma_pin_slot {
 };
 
 struct cma_pins {
-    struct cma_pin_slot *slots;
+    struct cma_pin_slot *slots; /* linear probing, backward-shift deletion (no tombstones) */
     uint32_t cap;   /* power of two or 0 */
     uint32_t used;
-    uint32_t tombs; /* deleted slots (idx == CMA_IDX_NIL - 1) */
 };
 
 /* ---- CMA areas -----------------------------------------------------------------------------------
