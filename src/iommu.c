@@ -719,6 +719,14 @@ int cma__iommu_map_dma(struct cma_iommu *io, const struct cma__run *runs, size_t
         if ((r = spares_ensure_locked(io, tables_bound(io, n))))
             break;
         r = cma__iova_alloc(&io->iova, n, limit, cpu, &ip);
+        if (r == -CMA_EAGAIN) { /* the tree needs nodes: the host is asked with no lock held */
+            cma__unlock(hx, &io->pt_lock);
+            r = cma__iova_refill(&io->iova);
+            cma__lock(hx, &io->pt_lock);
+            if (r)
+                break;
+            continue;
+        }
         if (r == -CMA_ENOSPC && !reclaimed) {
             /* Space may wait in flush queues and caches: release both, then look again. */
             cma__unlock(hx, &io->pt_lock);
@@ -1031,9 +1039,15 @@ int cma_iommu_map(struct cma_iommu *io, cma_iova_t iova, cma_phys_t phys, uint64
         return r;
     uint64_t flags = PTE_RAW | ((prot & CMA_IOMMU_READ) ? PTE_READ : 0) | ((prot & CMA_IOMMU_WRITE) ? PTE_WRITE : 0);
     cma__lock(&io->mm->host, &io->pt_lock);
-    if (!(r = spares_ensure_locked(io, tables_bound(io, n))) &&
-        !(r = cma__iova_reserve(&io->iova, ip, ip + n, IOVA_RAW)) &&
-        (r = map_runs_locked(io, ip, &run, 1, flags, NULL)))
+    while (!(r = spares_ensure_locked(io, tables_bound(io, n))) &&
+           (r = cma__iova_reserve(&io->iova, ip, ip + n, IOVA_RAW)) == -CMA_EAGAIN) {
+        cma__unlock(&io->mm->host, &io->pt_lock); /* tree nodes from the host, no lock held */
+        r = cma__iova_refill(&io->iova);
+        cma__lock(&io->mm->host, &io->pt_lock);
+        if (r)
+            break;
+    }
+    if (!r && (r = map_runs_locked(io, ip, &run, 1, flags, NULL)))
         (void)cma__iova_release(&io->iova, ip, ip + n, IOVA_RAW);
     struct cma__pt *excess = spares_excess_locked(io);
     cma__unlock(&io->mm->host, &io->pt_lock);

@@ -20,8 +20,9 @@
  * below the caller's limit. Cached ranges stay in the tree, so the fast paths never take the tree
  * lock; a tree search that fails is retried by the caller after cma__iova_purge has emptied every
  * cache into the tree (cached space would otherwise look like exhaustion). Magazines are allocated
- * once at init: no allocation ever happens under a lock. Tree nodes come from a pool refilled from
- * the host with the tree lock dropped.
+ * once at init: no allocation ever happens under a lock. Tree nodes come from a pool that callers
+ * refill (cma__iova_refill, 63 nodes from the host) with no lock held when a tree allocation answers
+ * -EAGAIN: the IOMMU layer allocates under its page-table lock, where no host call may happen.
  *
  * Invariants owned here: see internal/dma.h (checker D2, D3, D9).
  * Locks: cpu[c].lock → depot_lock → lock (tree).
@@ -198,15 +199,17 @@ static uint32_t next_prio(struct cma__iova *iv)
     return iv->rng = x;
 }
 
-/* Makes sure a spare node exists; drops the tree lock to ask the host if not. Lock held on return. */
-static int pool_ensure_locked(struct cma__iova *iv)
+int cma__iova_refill(struct cma__iova *iv)
 {
+    cma__lock(iv->host, &iv->lock);
     while (!iv->pool) {
         cma__unlock(iv->host, &iv->lock);
         struct node_chunk *c = cma__host_alloc(iv->host, sizeof *c);
         cma__lock(iv->host, &iv->lock);
-        if (!c)
+        if (!c) {
+            cma__unlock(iv->host, &iv->lock);
             return -CMA_ENOMEM;
+        }
         c->next = iv->chunks;
         iv->chunks = c;
         for (unsigned i = 0; i < NODE_CHUNK; i++) {
@@ -214,6 +217,7 @@ static int pool_ensure_locked(struct cma__iova *iv)
             iv->pool = &c->nodes[i];
         }
     }
+    cma__unlock(iv->host, &iv->lock);
     return 0;
 }
 
@@ -279,8 +283,8 @@ int cma__iova_init(struct cma__iova *iv, const struct cma_hostx *host, unsigned 
     if (r)
         goto fail;
     /* the permanent nodes: frame 0 and the anchor */
+    r = cma__iova_refill(iv);
     cma__lock(host, &iv->lock);
-    r = pool_ensure_locked(iv);
     if (!r) {
         node_t *a = iv->pool;
         iv->pool = a->r;
@@ -327,7 +331,7 @@ void cma__iova_fini(struct cma__iova *iv)
 static int tree_alloc(struct cma__iova *iv, uint64_t size, uint64_t align, uint64_t limit, uint64_t *pfnp)
 {
     cma__lock(iv->host, &iv->lock);
-    int r = pool_ensure_locked(iv);
+    int r = iv->pool ? 0 : -CMA_EAGAIN; /* the caller refills with no lock held */
     if (!r) {
         uint64_t c = tfit(iv->root, size, align, limit);
         if (c == NONE) {
@@ -513,7 +517,7 @@ void cma__iova_purge(struct cma__iova *iv)
 int cma__iova_reserve(struct cma__iova *iv, uint64_t lo, uint64_t end, enum cma__iova_kind kind)
 {
     cma__lock(iv->host, &iv->lock);
-    int r = pool_ensure_locked(iv);
+    int r = iv->pool ? 0 : -CMA_EAGAIN;
     if (!r) {
         node_t *s = tsucc(iv->root, lo);
         if (s->lo < end || s->gap_lo > lo)

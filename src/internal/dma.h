@@ -116,8 +116,11 @@ int cma__iova_init(struct cma__iova *iv, const struct cma_hostx *host, unsigned 
 void cma__iova_fini(struct cma__iova *iv);
 /* A DMA range of cma__iova_size(n) granules aligned to next_pow2(n), ending at or below limit
  * (exclusive frame), the highest that fits: from cpu's cache, else the tree. -ENOSPC when nothing
- * fits (caches not yet purged: the caller flushes its queues, purges and retries), -ENOMEM. */
+ * fits (caches not yet purged: the caller flushes its queues, purges and retries); -EAGAIN when the
+ * tree needs a node and its pool is empty: call cma__iova_refill with no lock held and retry. */
 int cma__iova_alloc(struct cma__iova *iv, uint64_t n, uint64_t limit, unsigned cpu, uint64_t *pfnp);
+/* Refills the tree's node pool from the host. No lock held. -ENOMEM. */
+int cma__iova_refill(struct cma__iova *iv);
 /* Returns a DMA range allocated with n (to cpu's cache when cacheable); free_many returns several in
  * one lock hold per place they go to. */
 void cma__iova_free(struct cma__iova *iv, uint64_t pfn, uint64_t n, unsigned cpu);
@@ -127,7 +130,8 @@ struct cma__iova_range {
 void cma__iova_free_many(struct cma__iova *iv, const struct cma__iova_range *r, unsigned nr, unsigned cpu);
 /* Empties every CPU cache and the depot into the tree. */
 void cma__iova_purge(struct cma__iova *iv);
-/* Exact ranges of cma_iommu_map: -EEXIST overlap, -ENOMEM; release: -ENOENT / -EINVAL size. */
+/* Exact ranges of cma_iommu_map: -EEXIST overlap, -EAGAIN as cma__iova_alloc; release: -ENOENT /
+ * -EINVAL size. */
 int cma__iova_reserve(struct cma__iova *iv, uint64_t lo, uint64_t end, enum cma__iova_kind kind);
 int cma__iova_release(struct cma__iova *iv, uint64_t lo, uint64_t end, enum cma__iova_kind kind);
 /* Node containing pfn, or NULL. Caller holds the tree lock. */

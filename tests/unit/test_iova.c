@@ -27,6 +27,23 @@
 #define MiB (1024ull * 1024ull)
 #define GiB (1024ull * MiB)
 
+/* cma__iova_alloc / reserve, refilling the node pool as the IOMMU layer does */
+static int ialloc(struct cma__iova *iv, uint64_t n, uint64_t limit, unsigned cpu, uint64_t *pfnp)
+{
+    int r;
+    while ((r = cma__iova_alloc(iv, n, limit, cpu, pfnp)) == -CMA_EAGAIN && cma__iova_refill(iv) == 0)
+        ;
+    return r;
+}
+
+static int ireserve(struct cma__iova *iv, uint64_t lo, uint64_t end)
+{
+    int r;
+    while ((r = cma__iova_reserve(iv, lo, end, IOVA_RAW)) == -CMA_EAGAIN && cma__iova_refill(iv) == 0)
+        ;
+    return r;
+}
+
 static const struct cma_hostx *host(void)
 {
     static struct cma_hostx hx;
@@ -44,16 +61,16 @@ static void tree_basics(void)
     char why[256];
     ASSERT_OK(cma__iova_init(&iv, host(), 2, 1u << 16));
     uint64_t a, b, c;
-    ASSERT_OK(cma__iova_alloc(&iv, 100, 1u << 16, 0, &a)); /* 100 granules, aligned to 128 */
+    ASSERT_OK(ialloc(&iv, 100, 1u << 16, 0, &a)); /* 100 granules, aligned to 128 */
     EXPECT_UEQ(a, (1u << 16) - 128);
-    ASSERT_OK(cma__iova_alloc(&iv, 64, 1u << 15, 0, &b)); /* below a lower limit */
+    ASSERT_OK(ialloc(&iv, 64, 1u << 15, 0, &b)); /* below a lower limit */
     EXPECT_UEQ(b, (1u << 15) - 64);
-    ASSERT_OK(cma__iova_alloc(&iv, 40, 1u << 16, 0, &c)); /* the 28 frames above a are too small */
+    ASSERT_OK(ialloc(&iv, 40, 1u << 16, 0, &c)); /* the 28 frames above a are too small */
     EXPECT_UEQ(c, a - 64);
-    EXPECT_ERR(cma__iova_reserve(&iv, a + 50, a + 60, IOVA_RAW), -CMA_EEXIST);
-    EXPECT_ERR(cma__iova_reserve(&iv, a - 1, a + 1, IOVA_RAW), -CMA_EEXIST);
-    EXPECT_ERR(cma__iova_reserve(&iv, 0, 1, IOVA_RAW), -CMA_EEXIST); /* frame 0 is taken */
-    EXPECT_OK(cma__iova_reserve(&iv, a + 100, a + 128, IOVA_RAW)); /* the tail padding is free */
+    EXPECT_ERR(ireserve(&iv, a + 50, a + 60), -CMA_EEXIST);
+    EXPECT_ERR(ireserve(&iv, a - 1, a + 1), -CMA_EEXIST);
+    EXPECT_ERR(ireserve(&iv, 0, 1), -CMA_EEXIST); /* frame 0 is taken */
+    EXPECT_OK(ireserve(&iv, a + 100, a + 128)); /* the tail padding is free */
     EXPECT_ERR(cma__iova_release(&iv, a + 100, a + 127, IOVA_RAW), -CMA_EINVAL);
     EXPECT_ERR(cma__iova_release(&iv, a + 101, a + 128, IOVA_RAW), -CMA_ENOENT);
     EXPECT_ERR(cma__iova_release(&iv, a, a + 100, IOVA_RAW), -CMA_ENOENT); /* a DMA range */
@@ -69,8 +86,8 @@ static void tree_basics(void)
     cma__iova_free(&iv, c, 40, 0);
     /* frame 0 is never handed out: half the space fits only in the upper half */
     uint64_t x;
-    EXPECT_ERR(cma__iova_alloc(&iv, 1u << 15, 1u << 15, 0, &x), -CMA_ENOSPC);
-    ASSERT_OK(cma__iova_alloc(&iv, 1u << 15, 1u << 16, 0, &x));
+    EXPECT_ERR(ialloc(&iv, 1u << 15, 1u << 15, 0, &x), -CMA_ENOSPC);
+    ASSERT_OK(ialloc(&iv, 1u << 15, 1u << 16, 0, &x));
     EXPECT_UEQ(x, 1u << 15);
     cma__iova_free(&iv, x, 1u << 15, 0);
     cma__iova_fini(&iv);
@@ -115,7 +132,7 @@ static void tree_vs_model(void)
                 align <<= 1;
             uint64_t limit = test_rng_below(&rng, 4) ? END : 1 + test_rng_below(&rng, END);
             uint64_t expect = model_fit(used, END, want, align, limit), got = 0;
-            int r = cma__iova_alloc(&iv, want, limit, 0, &got);
+            int r = ialloc(&iv, want, limit, 0, &got);
             if (expect == UINT64_MAX) {
                 ASSERT_ERR(r, -CMA_ENOSPC);
                 continue;
@@ -151,15 +168,15 @@ static void cursor_blindness(void)
     const uint64_t f = MiB / 4096, top = GiB / 4096; /* frames per MiB; 1 GiB of space */
     ASSERT_OK(cma__iova_init(&iv, host(), 1, top));
     uint64_t a, b, c, d;
-    ASSERT_OK(cma__iova_alloc(&iv, 256 * f, top, 0, &a));
-    ASSERT_OK(cma__iova_alloc(&iv, 64 * f, top, 0, &b));
-    ASSERT_OK(cma__iova_alloc(&iv, 128 * f, top, 0, &c));
+    ASSERT_OK(ialloc(&iv, 256 * f, top, 0, &a));
+    ASSERT_OK(ialloc(&iv, 64 * f, top, 0, &b));
+    ASSERT_OK(ialloc(&iv, 128 * f, top, 0, &c));
     EXPECT_UEQ(a, 768 * f);
     EXPECT_UEQ(b, 704 * f);
     EXPECT_UEQ(c, 512 * f);
     cma__iova_free(&iv, b, 64 * f, 0);
     /* the space freed above the last allocation is found again, at its top */
-    ASSERT_OK(cma__iova_alloc(&iv, 32 * f, top, 0, &d));
+    ASSERT_OK(ialloc(&iv, 32 * f, top, 0, &d));
     EXPECT_UEQ(d, 736 * f);
     cma__iova_free(&iv, a, 256 * f, 0);
     cma__iova_free(&iv, c, 128 * f, 0);
@@ -183,14 +200,14 @@ static void caches(void)
     char why[256];
     ASSERT_OK(cma__iova_init(&iv, host(), 2, 1u << 20));
     uint64_t a, b;
-    ASSERT_OK(cma__iova_alloc(&iv, 3, 1u << 20, 0, &a));
+    ASSERT_OK(ialloc(&iv, 3, 1u << 20, 0, &a));
     cma__iova_free(&iv, a, 3, 0);
     EXPECT_UEQ(counter(&iv, 0), 4);
-    ASSERT_OK(cma__iova_alloc(&iv, 4, 1u << 20, 0, &b)); /* the same bin: the same range */
+    ASSERT_OK(ialloc(&iv, 4, 1u << 20, 0, &b)); /* the same bin: the same range */
     EXPECT_UEQ(b, a);
     EXPECT_UEQ(counter(&iv, 1), 1);
     cma__iova_free(&iv, b, 4, 0);
-    ASSERT_OK(cma__iova_alloc(&iv, 4, 1u << 10, 0, &b)); /* a limit below the cached range: tree */
+    ASSERT_OK(ialloc(&iv, 4, 1u << 10, 0, &b)); /* a limit below the cached range: tree */
     EXPECT_TRUE(b + 4 <= 1u << 10);
     EXPECT_UEQ(counter(&iv, 2), 2); /* the very first allocation missed too */
     cma__iova_free(&iv, b, 4, 0);
@@ -198,7 +215,7 @@ static void caches(void)
     enum { N = 3 * CMA_IOVA_MAG_SIZE };
     static uint64_t got[N];
     for (int i = 0; i < N; i++)
-        ASSERT_OK(cma__iova_alloc(&iv, 1, 1u << 20, 1, &got[i]));
+        ASSERT_OK(ialloc(&iv, 1, 1u << 20, 1, &got[i]));
     for (int i = 0; i < N; i++)
         cma__iova_free(&iv, got[i], 1, 1);
     EXPECT_TRUE(iv.nfull[0] >= 1);
@@ -315,7 +332,7 @@ static void checker_catches(void)
     io->iova.cpu[0].cached -= 1;
     /* D3: a range nobody owns (leaked) */
     uint64_t leak;
-    ASSERT_OK(cma__iova_alloc(&io->iova, 1000, io->end_pfn, 0, &leak));
+    ASSERT_OK(ialloc(&io->iova, 1000, io->end_pfn, 0, &leak));
     expect_violation(mm, "D3");
     cma__iova_free(&io->iova, leak, 1000, 0);
     EXPECT_CHECK(mm);
