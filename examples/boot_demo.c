@@ -6,23 +6,16 @@
  *
  *   ./boot_demo [seed]
  */
-#include <cma/cma.h>
-#include <stdio.h>
-#include <stdlib.h>
+#define EXAMPLE "boot_demo"
+#include "example.h"
 
 #define MiB (1ull << 20)
-
-static void die(const char *what, int err)
-{
-    fprintf(stderr, "boot_demo: %s: %s\n", what, cma_strerror(err));
-    exit(1);
-}
 
 static void dump(struct cma_mm *mm, enum cma_dump what, const char *title)
 {
     int n = cma_mm_dump(mm, what, NULL, 0);
     if (n < 0)
-        die("cma_mm_dump", n);
+        fail("cma_mm_dump", n);
     char *buf = malloc((size_t)n + 1);
     if (!buf)
         exit(1);
@@ -45,15 +38,15 @@ int main(int argc, char **argv)
 
     cma_mm_config_default(&cfg);
     if ((r = cma_mm_create(&cfg, &mm)))
-        die("cma_mm_create", r);
+        fail("cma_mm_create", r);
     /* 1 GiB in two ranges with a 64 MiB hole between them, starting at 16 MiB, and 6 MiB reserved
      * for a firmware table. */
     if ((r = cma_memblock_add(mm, 16 * MiB, 512 * MiB)) ||
         (r = cma_memblock_add(mm, 592 * MiB, 512 * MiB)) ||
         (r = cma_memblock_reserve(mm, 100 * MiB, 6 * MiB)))
-        die("memblock", r);
+        fail("memblock", r);
     if ((r = cma_mm_online(mm)))
-        die("cma_mm_online", r);
+        fail("cma_mm_online", r);
 
     /* A mixed workload: mostly small movable pages, some unmovable and reclaimable, a few big
      * blocks; a third of everything is freed again to leave holes behind. */
@@ -71,7 +64,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i += 3)
         if ((r = cma_free_pages(mm, live[i].pfn, live[i].order)))
-            die("cma_free_pages", r);
+            fail("cma_free_pages", r);
 
     struct cma_mm_stats st;
     cma_mm_get_stats(mm, &st);
@@ -83,15 +76,11 @@ int main(int argc, char **argv)
     dump(mm, CMA_DUMP_PAGETYPEINFO, "pagetypeinfo");
     dump(mm, CMA_DUMP_PAGEBLOCK_MAP, "pageblock map");
 
-    char why[256];
-    if (cma_mm_check(mm, why, sizeof why)) {
-        fprintf(stderr, "boot_demo: invariant violated: %s\n", why);
-        return 1;
-    }
+    check(mm);
     for (size_t i = 0; i < n; i++)
         if (i % 3)
-            cma_free_pages(mm, live[i].pfn, live[i].order);
+            TRY(cma_free_pages(mm, live[i].pfn, live[i].order));
     if ((r = cma_mm_destroy(mm)))
-        die("cma_mm_destroy", r);
+        fail("cma_mm_destroy", r);
     return 0;
 }

@@ -2,7 +2,8 @@
 /*
  * contig.c - alloc_contig_range and friends: clearing and taking an exact range of pages.
  *
- * cma__alloc_contig_range(start, end), step by step (reference §5, with its races closed):
+ * cma__alloc_contig_range(start, end), step by step (Linux's, with its races closed; see
+ * docs/linux.md, "alloc_contig_range"):
  *   1. isolate the pageblocks of the range (isolate.c): refuses at once when something unmovable
  *      is inside, drains every CPU cache, and claims the free blocks lying wholly inside the range
  *      (PS_CLAIMED: off the free lists for good, no ISOLATE-list round trip);
@@ -163,7 +164,7 @@ static cma_pfn_t first_unclaimable_locked(const struct cma_mm *mm, const struct 
 static int take_range_locked(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t start,
                              cma_pfn_t end, bool complete, struct cma__contig_req *req)
 {
-    if (!complete || CMA_DEBUG) {
+    if (!complete || CMA_DEBUG >= 2) {
         cma_pfn_t busy = first_unclaimable_locked(mm, s, start, end);
         cma_assert_internal(!complete || busy == CMA_PFN_NONE);
         if (busy != CMA_PFN_NONE) {
@@ -323,7 +324,8 @@ int cma_alloc_contig_pages(struct cma_mm *mm, size_t count, unsigned align_order
                     return r;
                 blocker = req.busy_pfn == CMA_PFN_NONE ? c : req.busy_pfn;
             }
-            /* Skip past the obstacle instead of stepping one alignment unit (reference §9.2). */
+            /* Skip past the obstacle instead of stepping one alignment unit (docs/linux.md,
+             * "Retry amplification"). */
             c = ((blocker + 1) + align - 1) & ~(align - 1);
         }
     }

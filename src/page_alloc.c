@@ -10,8 +10,9 @@
  * Allocation (rmqueue). Optionally CMA first (movable requests, when free CMA pages exceed
  * cma_first_percent of free pages), then the smallest fitting block of the requested type, then CMA
  * (movable only), then claim a whole pageblock of a fallback type, then steal a piece without
- * relabelling (reference §2.4-2.6). A block larger than requested is split: the lower half is kept
- * and upper halves go to list heads in descending order, so successive order-0 allocations ascend.
+ * relabelling (docs/linux.md, "Allocation and fallback"). A block larger than requested is split:
+ * the lower half is kept and upper halves go to list heads in descending order, so successive
+ * order-0 allocations ascend.
  *
  * Free. A block merges with its buddy (pfn ^ 2^order) while the buddy is a free head of the same
  * order inside the same span; at and above pageblock order a merge across differently labelled
@@ -31,7 +32,7 @@
 
 enum rmqueue_mode { RMQ_NORMAL, RMQ_CMA, RMQ_CLAIM, RMQ_STEAL };
 
-/* Fallback order per requested type (reference §2.6). */
+/* Fallback order per requested type (docs/linux.md, "Allocation and fallback"). */
 static const unsigned fallback_table[CMA_MIGRATE_PCPTYPES][2] = {
     [CMA_MIGRATE_UNMOVABLE] = {CMA_MIGRATE_RECLAIMABLE, CMA_MIGRATE_MOVABLE},
     [CMA_MIGRATE_MOVABLE] = {CMA_MIGRATE_RECLAIMABLE, CMA_MIGRATE_UNMOVABLE},
@@ -187,9 +188,9 @@ void cma__free_block_locked(struct cma_mm *mm, cma_pfn_t pfn, unsigned order, bo
         for (uint64_t i = 1; i < nr && same; i++)
             same = cma__pb_type(mm, pfn + (i << mm->pb_order)) == mt0;
         if (!same || mt0 == CMA_MIGRATE_ISOLATE) {
-            /* Each pageblock goes to its own list (reference §3.4), and free blocks of isolated
-             * pageblocks stay pageblock-sized (undo re-merges them). The tails-to-be-heads are
-             * tails of the block being freed, so already zero. */
+            /* Each pageblock goes to its own list (docs/linux.md, "Split and merge"), and free
+             * blocks of isolated pageblocks stay pageblock-sized (undo re-merges them). The
+             * tails-to-be-heads are tails of the block being freed, so already zero. */
             for (uint64_t i = 0; i < nr; i++)
                 free_one_locked(mm, s, pfn + (i << mm->pb_order), mm->pb_order, to_tail);
             return;

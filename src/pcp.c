@@ -15,7 +15,7 @@
  * an isolated pageblock is never cached (it goes straight to the buddy's ISOLATE list). Isolation
  * holds every cache lock and the zone lock while it sets the labels and drains every cache, so at no
  * moment is a free page of an isolated pageblock cached (invariant I8; Linux has raced here,
- * reference §9 problem 5), and allocation never has to check.
+ * docs/linux.md "CPU caches and the isolation race"), and allocation never has to check.
  *
  * The fast paths (pcp_inline.h) hold one lock each and do no other atomic read-modify-write: free
  * checks the block's state and stores the cached state under the cache lock; marking a block for

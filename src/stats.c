@@ -3,7 +3,7 @@
  * stats.c - counters and /proc-style text dumps of one machine.
  *
  * cma_mm_get_stats() takes a consistent snapshot of every counter; cma_mm_dump() renders text in the
- * formats Linux users already read (see docs/linux-cma-reference.md section 7):
+ * formats Linux users already read (docs/linux.md, "The /proc and sysfs formats"):
  *
  *   CMA_DUMP_BUDDYINFO      /proc/buddyinfo: "Node 0, zone   Normal " then "%6llu " per order 0..max_order
  *                           of free_area[o].nr_free (buddy lists only; per-CPU caches are not counted,

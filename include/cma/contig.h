@@ -114,9 +114,15 @@ int cma_parse_cmdline(struct cma_mm *mm, const char *cmdline);
  *  character in cmdline. */
 int cma_parse_cmdline_err(struct cma_mm *mm, const char *cmdline, size_t *errposp);
 
+/**
+ * cma_area_lookup - the area declared under name (exact, case-sensitive match), or NULL when no
+ * area has that name or mm or name is NULL. Areas live as long as the machine; works before and
+ * after cma_mm_online.
+ */
 struct cma_area *cma_area_lookup(struct cma_mm *mm, const char *name);
 /** The i-th declared area (declaration order), NULL past the end. */
 struct cma_area *cma_area_at(struct cma_mm *mm, unsigned i);
+/** The area's name (as declared, or the "cma<N>" picked for it); NULL for a NULL area. */
 const char *cma_area_name(const struct cma_area *area);
 
 enum cma_policy {
@@ -124,8 +130,15 @@ enum cma_policy {
     CMA_POLICY_LINUX = 1,   /* Linux: lowest free window, retry one alignment step further, no
                                discard - for side-by-side comparison */
 };
+/**
+ * cma_area_set_policy - choose how later cma_alloc / cma_alloc_bulk calls on area find and clear
+ * their window (CMA_POLICY_DEFAULT for new areas). Waits for an allocation in progress on the area
+ * to finish; may be called before or after cma_mm_online. Errors: -EINVAL area NULL or policy not
+ * one of the values above.
+ */
 int cma_area_set_policy(struct cma_area *area, enum cma_policy policy);
-/** Allow (default) or forbid dropping clean discardable pages under CMA_POLICY_DEFAULT. */
+/** Allow (enable true, the default) or forbid dropping clean discardable pages under
+ *  CMA_POLICY_DEFAULT (CMA_POLICY_LINUX never drops). -EINVAL for a NULL area. */
 int cma_area_set_discard(struct cma_area *area, bool enable);
 
 /**
@@ -167,6 +180,11 @@ struct cma_area_stats {
     uint64_t latency_ns_total;
     uint64_t latency_hist[CMA_LATENCY_BUCKETS];
 };
+/**
+ * cma_area_get_stats - fill st with a consistent snapshot of the area's counters (taken under the
+ * area lock; cma_alloc calls count once each, success or failure, latency included). st->name
+ * points into the area and stays valid until cma_mm_destroy. Errors: -EINVAL area or st NULL.
+ */
 int cma_area_get_stats(const struct cma_area *area, struct cma_area_stats *st);
 /** Debug dump of one area: counters, the bitmap as runs of used/free chunks, the largest free chunk.
  *  snprintf semantics like cma_mm_dump. */

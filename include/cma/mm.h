@@ -131,10 +131,13 @@ int cma_memblock_foreach(const struct cma_mm *mm, bool reserved,
  */
 int cma_mm_online(struct cma_mm *mm);
 
-/* Page size in bytes and the configuration values in force. */
+/** Page size in bytes (1 << page_shift); 0 for a NULL mm. */
 uint64_t cma_mm_page_size(const struct cma_mm *mm);
+/** Largest buddy order in force (inclusive); 0 for a NULL mm. */
 unsigned cma_mm_max_order(const struct cma_mm *mm);
+/** Pageblock order in force (a pageblock is 2^order pages); 0 for a NULL mm. */
 unsigned cma_mm_pageblock_order(const struct cma_mm *mm);
+/** Number of per-CPU caches (cfg.nr_cpus); 0 for a NULL mm. */
 unsigned cma_mm_nr_cpus(const struct cma_mm *mm);
 
 /* ---- buddy page allocator (after online) ------------------------------------------------------- */
@@ -157,8 +160,10 @@ int cma_free_pages(struct cma_mm *mm, cma_pfn_t pfn, unsigned order);
 
 /** Pointer to the contents of pfn in backed mode; NULL when metadata only or pfn is not memory. */
 void *cma_pfn_to_virt(const struct cma_mm *mm, cma_pfn_t pfn);
-/** Physical address <-> frame number helpers. */
+/** Physical address of the first byte of frame pfn (pfn << page_shift; pfn need not be memory);
+ *  0 for a NULL mm. */
 cma_phys_t cma_pfn_to_phys(const struct cma_mm *mm, cma_pfn_t pfn);
+/** Frame number containing physical address phys (phys >> page_shift); CMA_PFN_NONE for a NULL mm. */
 cma_pfn_t cma_phys_to_pfn(const struct cma_mm *mm, cma_phys_t phys);
 
 /** Returns every page held in every CPU's cache to the buddy allocator. */

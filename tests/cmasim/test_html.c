@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/cmasim/test_html.c - the HTML report (tools/cmasim/html.c, compiled in directly) on fake
- * results: a self-contained page (doctype, inline SVG, every strategy named, no external resource),
- * and a worst-case machine (1024 pageblocks, 60 snapshots, 4 strategies, noise maps) that must stay
- * under 3 MB.
+ * tests/cmasim/test_html.c - the HTML report (tools/cmasim/html.c, compiled in directly with
+ * format.c and report.c) on fake results: a self-contained page (doctype, inline SVG, every strategy
+ * named, no external resource), a worst-case machine (1024 pageblocks, 60 snapshots, 4 strategies,
+ * noise maps) that must stay under 3 MB, the terminal table and the HTML table printing every figure
+ * with the same text, and the axes of a big machine (memory in GiB, what a map column stands for).
  *
  * CMASIM_HTML_DEMO=path writes a realistic-looking demo report there (tools/cmasim/screenshot.sh
  * was tried on it).
@@ -17,6 +18,34 @@ static void tmp_name(char *b, size_t n, const char *tag)
 {
     const char *dir = getenv("TMPDIR");
     snprintf(b, n, "%s/cmasim-html-%ld-%s.html", dir && *dir ? dir : "/tmp", (long)getpid(), tag);
+}
+
+/* The report as text: written to a scratch file by report_html (or report_table when table), read
+ * back, the file removed. NULL (and a failure) when it cannot be written. */
+static char *render(const struct sim_report *rep, const char *tag, bool table, size_t *lenp)
+{
+    char path[512];
+    size_t len = 0;
+    tmp_name(path, sizeof path, tag);
+    if (table) {
+        FILE *f = fopen(path, "w");
+        EXPECT_TRUE(f != NULL);
+        if (!f)
+            return NULL;
+        report_table(f, rep);
+        EXPECT_EQ(fclose(f), 0);
+    } else {
+        int rc = report_html(path, rep);
+        EXPECT_EQ(rc, 0);
+        if (rc)
+            return NULL;
+    }
+    char *text = test_read_file(path, &len);
+    EXPECT_TRUE(text != NULL);
+    unlink(path);
+    if (lenp)
+        *lenp = len;
+    return text;
 }
 
 /* Fills r with fake data: latencies spread over decades, a memory curve, a map. */
@@ -152,11 +181,7 @@ static void test_small_report(void)
     struct sim_machine m = fake_machine();
     struct sim_report rep = {.title = "phone <camera> & video", .kind = "run", .seed = 42,
                              .machine = &m, .results = res, .nresults = 2};
-    char path[512];
-    tmp_name(path, sizeof path, "small");
-    ASSERT_EQ(report_html(path, &rep), 0);
-    size_t len;
-    char *html = test_read_file(path, &len);
+    char *html = render(&rep, "small", false, NULL);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     EXPECT_TRUE(strstr(html, "<svg") != NULL);
@@ -176,7 +201,6 @@ static void test_small_report(void)
     EXPECT_TRUE(strstr(html, "<path class=\"k") != NULL);
     expect_no_external(html);
     free(html);
-    unlink(path);
     for (int i = 0; i < 2; i++)
         free_result(&res[i]);
 }
@@ -188,18 +212,13 @@ static void test_empty_results(void)
     memset(res, 0, sizeof res);
     res[0].strategy = SIM_CARVEOUT;
     struct sim_report rep = {.title = NULL, .kind = NULL, .results = res, .nresults = 1};
-    char path[512];
-    tmp_name(path, sizeof path, "empty");
-    ASSERT_EQ(report_html(path, &rep), 0);
-    size_t len;
-    char *html = test_read_file(path, &len);
+    char *html = render(&rep, "empty", false, NULL);
     ASSERT_TRUE(html != NULL);
     EXPECT_TRUE(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     EXPECT_TRUE(strstr(html, "No device allocations.") != NULL);
     EXPECT_TRUE(strstr(html, "carveout") != NULL);
     expect_no_external(html);
     free(html);
-    unlink(path);
     /* an unwritable path fails */
     EXPECT_EQ(report_html("/nonexistent/dir/r.html", &rep), -1);
 }
@@ -214,11 +233,8 @@ static void test_worst_case_size(void)
     struct sim_machine m = fake_machine();
     struct sim_report rep = {.title = "noise", .kind = "run", .seed = 1, .machine = &m,
                              .results = res, .nresults = SIM_NSTRATEGIES};
-    char path[512];
-    tmp_name(path, sizeof path, "big");
-    ASSERT_EQ(report_html(path, &rep), 0);
     size_t len;
-    char *html = test_read_file(path, &len);
+    char *html = render(&rep, "big", false, &len);
     ASSERT_TRUE(html != NULL);
     if (test_verbose)
         printf("worst-case report: %zu bytes\n", len);
@@ -228,9 +244,90 @@ static void test_worst_case_size(void)
         EXPECT_TRUE(strstr(html, s == 0 ? "carveout" : s == 1 ? "cma-linux" : s == 2 ? ">cma<" : "cma-discard"));
     expect_no_external(html);
     free(html);
-    unlink(path);
     for (int s = 0; s < SIM_NSTRATEGIES; s++)
         free_result(&res[s]);
+}
+
+/* Every figure of the terminal table appears, as the same text, in a cell of the HTML table; the
+ * events-skipped note is under both. */
+static void test_same_figures(void)
+{
+    struct test_rng rng;
+    test_rng_init(&rng, test_seed_value);
+    struct sim_result res[SIM_NSTRATEGIES];
+    for (int s = 0; s < SIM_NSTRATEGIES; s++) {
+        fake_result(&res[s], (enum sim_strategy)s, 300, 50, 4, 16, false, &rng);
+        res[s].avail_bytes_avg = (1500ull << 20) + (uint64_t)s * 12345678; /* MiB, not round */
+        res[s].lat_p50 = 1234 + (uint64_t)s * 1000000;                       /* µs and ms */
+        res[s].events_skipped = 17 + (uint64_t)s;
+    }
+    struct sim_machine m = fake_machine();
+    struct sim_report rep = {.title = "same", .kind = "replay", .seed = 1, .machine = &m, .results = res,
+                             .nresults = SIM_NSTRATEGIES, .trace_skipped = 17};
+    char *html = render(&rep, "same", false, NULL), *table = render(&rep, "table", true, NULL);
+    ASSERT_TRUE(html != NULL && table != NULL);
+    unsigned rows = 0;
+    for (int mt = 0; mt < SIM_NMETRICS; mt++) {
+        EXPECT_TRUE(sim_metric_shown((enum sim_metric)mt, &rep)); /* a replay shows every row */
+        EXPECT_TRUE(strstr(table, sim_metrics[mt].label) != NULL);
+        EXPECT_TRUE(strstr(html, sim_metrics[mt].label) != NULL);
+        for (int s = 0; s < SIM_NSTRATEGIES; s++) {
+            char cell[64], td[96], td_best[96];
+            sim_metric_text(cell, sizeof cell, (enum sim_metric)mt, &res[s]);
+            snprintf(td, sizeof td, "<td>%s</td>", cell);
+            snprintf(td_best, sizeof td_best, "<td class=\"best\">%s</td>", cell);
+            EXPECT_TRUE(strstr(table, cell) != NULL);
+            EXPECT_TRUE(strstr(html, td) != NULL || strstr(html, td_best) != NULL);
+        }
+        rows++;
+    }
+    EXPECT_UEQ(rows, SIM_NMETRICS);
+    EXPECT_TRUE(strstr(table, "1,511 MiB") != NULL); /* 1500 MiB + 11.77 MiB, whole MiB */
+    EXPECT_TRUE(strstr(table, "1.2 \xc2\xb5s") != NULL && strstr(html, "1.2 \xc2\xb5s") != NULL);
+    EXPECT_TRUE(strstr(table, "17 the trace parser set aside") != NULL);
+    EXPECT_TRUE(strstr(html, "17 the trace parser set aside") != NULL);
+    free(html);
+    free(table);
+    for (int s = 0; s < SIM_NSTRATEGIES; s++)
+        free_result(&res[s]);
+}
+
+/* A 1 TiB machine: the memory axis in GiB, the map axis counting the machine's 524288 pageblocks
+ * and saying that one column stands for 256 of them. */
+static void test_big_machine_axes(void)
+{
+    struct test_rng rng;
+    test_rng_init(&rng, test_seed_value);
+    struct sim_result res[1];
+    fake_result(&res[0], SIM_CMA, 100, 100, 8, 2048, false, &rng);
+    for (size_t i = 0; i < res[0].nsamples; i++)
+        res[0].samples[i].avail_bytes = (1000ull << 30) - (uint64_t)i * (1ull << 30);
+    res[0].pb_total = 524288;
+    res[0].pb_bytes = 2ull << 20;
+    struct sim_machine m = {.page_shift = 12, .nr_ranges = 1};
+    m.ranges[0] = (struct sim_range){0, 1ull << 40};
+    struct sim_report rep = {.title = "big", .kind = "run", .seed = 1, .machine = &m, .results = res,
+                             .nresults = 1};
+    char *html = render(&rep, "bigaxes", false, NULL);
+    ASSERT_TRUE(html != NULL);
+    EXPECT_TRUE(strstr(html, "available (GiB)") != NULL);
+    EXPECT_TRUE(strstr(html, "available (MiB)") == NULL);
+    EXPECT_TRUE(strstr(html, "one column = 256 pageblocks (512 MiB)") != NULL);
+    EXPECT_TRUE(strstr(html, ">524,288<") != NULL || strstr(html, ">500,000<") != NULL);
+    EXPECT_TRUE(strstr(html, "<b>memory</b> 1 TiB") != NULL);
+    free(html);
+    free_result(&res[0]);
+    /* a phone: MiB, one pageblock per column */
+    fake_result(&res[0], SIM_CMA, 10, 10, 4, 1024, false, &rng);
+    res[0].pb_total = 1024;
+    res[0].pb_bytes = 2ull << 20;
+    m.ranges[0].size = 2ull << 30;
+    html = render(&rep, "phoneaxes", false, NULL);
+    ASSERT_TRUE(html != NULL);
+    EXPECT_TRUE(strstr(html, "available (MiB)") != NULL);
+    EXPECT_TRUE(strstr(html, "one column = 1 pageblock (2 MiB)") != NULL);
+    free(html);
+    free_result(&res[0]);
 }
 
 static void test_demo(void)
@@ -262,5 +359,6 @@ static void test_demo(void)
 int main(int argc, char **argv)
 {
     return test_main(argc, argv, TEST(test_small_report), TEST(test_empty_results),
-                     TEST(test_worst_case_size), TEST(test_demo));
+                     TEST(test_worst_case_size), TEST(test_same_figures), TEST(test_big_machine_axes),
+                     TEST(test_demo));
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/test_buddy.c - split and merge in the buddy allocator (reference §2.5, §3.3, §3.4):
+ * tests/unit/test_buddy.c - buddy split and merge (docs/linux.md, "Split and merge"):
  *   - a split keeps the lower half and releases the upper halves (descending orders, list heads), so
  *     successive order-0 allocations return ascending pfns (pcp off, rmqueue directly, and through a
  *     real per-CPU batch refill);
@@ -628,8 +628,8 @@ static void test_free_large_block_split_pb8(void)
 }
 
 /* Mergeable labels [UNMOVABLE, MOVABLE] under one allocated order-10 block: per-pageblock freeing
- * (lower first) merges again at pageblock order (§3.3), the lower pageblock taking the upper's
- * label: one order-10 MOVABLE block. */
+ * (lower first) merges again at pageblock order (docs/linux.md, "Split and merge"), the lower
+ * pageblock taking the upper's label: one order-10 MOVABLE block. */
 static void test_free_large_block_mergeable_remerges(void)
 {
     struct cma_mm *mm = mk_boot(8 * MiB, tw_nopcp, NULL);
@@ -727,7 +727,7 @@ static void test_placement_tail_when_merge_likely(void)
     finish(mm);
 }
 
-/* At order max_order - 1 the heuristic is not evaluated (reference: only for order < MAX - 1): an
+/* At order max_order - 1 the heuristic is not evaluated (as in Linux: only below max order - 1): an
  * order-9 block whose order-10 buddy is free still goes to the head. At order 8 it is evaluated. */
 static void test_placement_not_at_max_minus_one(void)
 {

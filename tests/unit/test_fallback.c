@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/test_fallback.c - the buddy allocator's fallback decisions (reference §2.4-2.6), case by
- * case, on small machines whose free memory is arranged exactly:
+ * tests/unit/test_fallback.c - the buddy allocator's fallback decisions (docs/linux.md, "Allocation
+ * and fallback"), case by case, on small machines whose free memory is arranged exactly:
  *   - fallback table order for every requested type, on the claim path and on the steal path;
  *   - claiming a whole free block of order >= pageblock_order (relabel all covered pageblocks, halves
  *     on the requested type's lists, pageblocks_claimed += relabelled blocks);
@@ -34,7 +34,8 @@
 static const char *const tname[CMA_MIGRATE_TYPES] = {"UNMOVABLE", "MOVABLE", "RECLAIMABLE",
                                                     "HIGHATOMIC", "CMA", "ISOLATE"};
 
-/* The reference's fallback table (§2.6), written out independently of the library's copy. */
+/* Linux's fallback table (docs/linux.md, "Allocation and fallback"), written out independently of
+ * the library's copy. */
 static const unsigned ref_fallback[CMA_MIGRATE_PCPTYPES][2] = {
     [CMA_MIGRATE_UNMOVABLE] = {CMA_MIGRATE_RECLAIMABLE, CMA_MIGRATE_MOVABLE},
     [CMA_MIGRATE_MOVABLE] = {CMA_MIGRATE_RECLAIMABLE, CMA_MIGRATE_UNMOVABLE},
@@ -890,7 +891,7 @@ static void test_cma_first_50(void)
     cma_first_case(50, 50, 49, 1, CMA_MIGRATE_UNMOVABLE, false);
     cma_first_case(50, 50, 49, 1, CMA_MIGRATE_RECLAIMABLE, false);
     cma_first_case(50, 50, 49, 1, CMA_MIGRATE_HIGHATOMIC, false);
-    /* isolated free pages are invisible (reference §1.4): 50 of 99 is more than half */
+    /* isolated free pages are invisible, as in Linux: 50 of 99 is more than half */
     cma_first_case(50, 50, 49, 2, CMA_MIGRATE_ISOLATE, true);
 }
 

@@ -4,18 +4,23 @@
  * API (<cma/cma.h>): it drives the real library on a simulated machine.
  *
  * Flow: a scenario (scenario.c) or a trace (trace.c) becomes a machine description plus one list of
- * workload events. The engine (sim.c) replays that same list once per strategy, each on a fresh
+ * workload events. Before anything runs, the machine is checked against libcma's limits and its
+ * boot layout built once on a probe (machine.c), so a bad input is reported with the line or option
+ * that caused it. The engine (sim.c) replays that same list once per strategy, each on a fresh
  * machine, measuring the wall time of every device allocation and sampling memory over simulated
  * time. The reports (report.c: table, JSON, CSV; html.c: one self-contained HTML file with SVG)
  * print the results side by side.
  *
  * Modules:
- *   main.c      command line (run, replay, scenarios, --help, --version), exit codes
+ *   main.c      command line (run, replay, scenarios, --help, --version), exit codes, input checks
  *   scenario.c  scenario file format + built-in scenarios, and the seeded workload generator
  *   trace.c     trace parsers: cmasim's native line format and Linux ftrace text
+ *   machine.c   machine limits, boot layout with explained refusals, the probe
  *   sim.c       the engine: machine setup per strategy, event replay, owners, metrics
  *   report.c    terminal table, JSON and CSV
  *   html.c      the HTML report
+ *   format.c    the one number formatter and metric rows of report.c and html.c
+ *   progress.c  the progress line on a terminal
  */
 #ifndef CMASIM_H
 #define CMASIM_H
@@ -25,15 +30,22 @@
 
 #define CMASIM_VERSION "0.1.0"
 
-/* Exit codes (documented in docs/cmasim.md). */
+/* Exit codes (documented in docs/cmasim.md, EXIT STATUS). */
 enum {
     CMASIM_EXIT_OK = 0,
-    CMASIM_EXIT_USAGE = 2,   /* bad command line */
-    CMASIM_EXIT_INPUT = 3,   /* scenario or trace file unreadable or malformed */
-    CMASIM_EXIT_SETUP = 4,   /* the machine could not be built (library refused the layout) */
-    CMASIM_EXIT_OUTPUT = 5,  /* report could not be written */
+    CMASIM_EXIT_USAGE = 2,   /* bad command line, including a machine --mem/--cmdline cannot build */
+    CMASIM_EXIT_INPUT = 3,   /* scenario or trace unreadable, malformed, beyond a limit, or not
+                                replayable on its machine (no events, areas that do not match) */
+    CMASIM_EXIT_SETUP = 4,   /* the machine cannot be built on this host (memory), or the library
+                                refused it while building it for a strategy */
+    CMASIM_EXIT_OUTPUT = 5,  /* a report could not be written */
     CMASIM_EXIT_INTERNAL = 6 /* invariant checker failed: a libcma bug */
 };
+
+/* Events one run may hold: about 40 bytes each, so at most ~2 GiB (docs/cmasim.md, LIMITS). A
+ * scenario that would generate more is refused before generating, a trace that holds more while it
+ * loads. */
+#define SIM_MAX_EVENTS 50000000ull
 
 /* ---- strategies --------------------------------------------------------------------------------- */
 enum sim_strategy {
@@ -71,6 +83,10 @@ struct sim_machine {
     struct sim_area areas[SIM_MAX_AREAS];
     char cmdline[256];                        /* ... and/or a cma= string */
     bool backed;                              /* page contents exist (migration copies bytes) */
+    /* where each setting was written, for messages: a line of the scenario or trace file; 0 when
+     * it came from the command line (--mem, --cmdline) or is a default */
+    unsigned line_ranges[SIM_MAX_RANGES], line_reserved[SIM_MAX_RANGES], line_areas[SIM_MAX_AREAS];
+    unsigned line_cmdline, line_page_size;
 };
 uint64_t sim_machine_bytes(const struct sim_machine *m);
 
@@ -144,10 +160,12 @@ struct sim_result {
     uint64_t events_replayed, events_skipped;
     struct sim_sample *samples;
     size_t nsamples;
-    /* pageblock map snapshots: nsnap rows of npb characters (cma_mm_dump map letters) */
+    /* pageblock map snapshots: nsnap rows of npb characters (cma_mm_dump map letters); each cell
+     * stands for pb_total / npb pageblocks of pb_bytes (sim.c merges big machines' pageblocks) */
     char *pbmap;
     uint64_t *snap_t_ns;
     size_t nsnap, npb;
+    uint64_t pb_total, pb_bytes;
 };
 void sim_result_free(struct sim_result *r);
 
@@ -162,16 +180,39 @@ struct sim_scenario {
     /* ... further fields are scenario.c's own business */
     void *gen;  /* private generator state/parameters */
 };
-/* Loads a built-in scenario by name, or a scenario file by path. On error returns -1 and writes
- * "file:line: what is wrong" into err. */
+/* Loads a built-in scenario by name, or a scenario file by path, and checks its machine
+ * (sim_machine_check) and devices against it. Returns 0, or an exit code (CMASIM_EXIT_INPUT, or
+ * CMASIM_EXIT_SETUP when the host cannot hold the machine) with "file:line: what is wrong" in err. */
 int sim_scenario_load(const char *name_or_path, struct sim_scenario *sc, char *err, size_t errlen);
 void sim_scenario_free(struct sim_scenario *sc);
 /* Names of the built-ins, NULL-terminated, with one-line descriptions. */
 const char *const *sim_builtin_names(void);
 const char *sim_builtin_description(const char *name);
-/* Generates the workload deterministically from seed (quick: shorter run for tests/demo). */
+/* Generates the workload deterministically from seed (quick: shorter run for tests/demo). Refuses,
+ * before generating, a workload above SIM_MAX_EVENTS, naming the line that produces the most.
+ * Returns 0 or -1 with "file:line: what is wrong" in err. */
 int sim_scenario_generate(const struct sim_scenario *sc, uint64_t seed, bool quick,
                           struct sim_trace *out, char *err, size_t errlen);
+
+/* ---- machine.c ----------------------------------------------------------------------------------- */
+/* What the library makes of a machine description. */
+struct sim_layout {
+    uint64_t page_size;
+    unsigned nr_areas;                 /* in declaration order: cmdline areas first */
+    char area_name[SIM_MAX_AREAS][64];
+    uint64_t area_pages[SIM_MAX_AREAS]; /* after the library's rounding to the CMA alignment */
+};
+/* Checks m against libcma's limits and builds its boot layout on a throw-away machine. file names
+ * the file m's line numbers refer to (NULL: none). Returns 0, or an exit code with the message in
+ * err, starting "FILE:LINE:" (CMASIM_EXIT_INPUT) or "--mem:" / "--cmdline:" (CMASIM_EXIT_USAGE). */
+int sim_machine_check(const struct sim_machine *m, const char *file, struct sim_layout *lay, char *err,
+                      size_t errlen);
+/* A machine for m's page size and backing, one CPU. Returns 0 or a negative errno (message in err). */
+int sim_machine_create(const struct sim_machine *m, struct cma_mm **mmp, char *err, size_t errlen);
+/* memblock ranges and reservations, then (declare_areas) the cma= string and the areas, in that
+ * order, each refusal explained as sim_machine_check does. Returns 0 or an exit code. */
+int sim_machine_boot(struct cma_mm *mm, const struct sim_machine *m, const char *file, bool declare_areas,
+                     char *err, size_t errlen);
 
 /* ---- trace.c ------------------------------------------------------------------------------------ */
 enum sim_trace_format { SIM_TRACE_AUTO, SIM_TRACE_NATIVE, SIM_TRACE_FTRACE };
@@ -186,9 +227,9 @@ bool sim_parse_size(const char *s, uint64_t *v);
 
 /* ---- sim.c -------------------------------------------------------------------------------------- */
 struct sim_options {
+    unsigned index, count;  /* this strategy is number index (1-based) of count, for the progress line */
     uint64_t seed;
     bool quick;
-    bool progress;          /* draw a progress bar on stderr (only when it is a terminal) */
     uint64_t sample_every_ns; /* memory sampling period in simulated time (0: auto) */
     unsigned max_snapshots;   /* pageblock map snapshots (0: auto, 60) */
 };
@@ -204,10 +245,49 @@ struct sim_report {
     const struct sim_machine *machine;
     const struct sim_result *results;
     size_t nresults;
+    uint64_t trace_skipped;   /* replay: events the trace parser set aside (part of events_skipped) */
 };
 void report_table(FILE *f, const struct sim_report *rep);
 void report_json(FILE *f, const struct sim_report *rep);
 void report_csv(FILE *f, const struct sim_report *rep);
 int report_html(const char *path, const struct sim_report *rep);
+
+/* ---- format.c: the one way figures are printed ------------------------------------------------- */
+void sim_fmt_count(char *out, size_t len, uint64_t v);   /* 1,234,567 */
+void sim_fmt_bytes(char *out, size_t len, uint64_t b);   /* measured: 812 KiB, 1,803 MiB, 1,023.5 GiB */
+void sim_fmt_size(char *out, size_t len, uint64_t b);    /* configured, exact: 2 GiB, 1,536 MiB, 4,095 B */
+void sim_fmt_ns(char *out, size_t len, uint64_t ns);     /* 850 ns, 12.3 µs, 4.56 ms, 1.20 s */
+void sim_fmt_pct(char *out, size_t len, double share);   /* 0.125 -> 12.5% */
+/* Unit of a chart axis of bytes up to max: MiB, GiB from 4 GiB, TiB from 4 TiB. */
+void sim_bytes_axis(uint64_t max, double *div, const char **unit);
+
+enum sim_metric {
+    SIM_M_AVAIL_AVG, SIM_M_AVAIL_MIN, SIM_M_ORD_FAIL, SIM_M_DEV_OK, SIM_M_DEV_RATE, SIM_M_P50, SIM_M_P99,
+    SIM_M_MAX, SIM_M_MIGRATED, SIM_M_DISCARDED, SIM_M_RETRIES, SIM_M_LFO, SIM_M_UNUSABLE, SIM_M_REPLAYED,
+    SIM_M_SKIPPED, SIM_NMETRICS
+};
+struct sim_metric_info {
+    const char *label;
+    int better;        /* +1 higher is better, -1 lower, 0 neither */
+    bool replay_only;  /* shown for replays only */
+};
+extern const struct sim_metric_info sim_metrics[SIM_NMETRICS];
+void sim_metric_text(char *out, size_t len, enum sim_metric m, const struct sim_result *r);
+double sim_metric_value(enum sim_metric m, const struct sim_result *r);
+bool sim_metric_shown(enum sim_metric m, const struct sim_report *rep);
+/* The explanation printed under a table that shows the events-skipped row. */
+void sim_skipped_note(char *out, size_t len, const struct sim_report *rep);
+/* Rank of a pageblock map letter when a group of pageblocks is shown as one: the most telling wins
+ * (isolated > unmovable > reclaimable > highatomic > movable > CMA, then the same free, then hole). */
+int sim_pb_rank(char c);
+
+/* ---- progress.c: one line on stderr while cmasim works (only when enabled: stderr a terminal) -- */
+void sim_progress_enable(bool on);
+/* Starts a phase ("strategy 2 of 4 (cma-linux): building the machine"), drawn at once. */
+__attribute__((format(printf, 1, 2))) void sim_progress_phase(const char *fmt, ...);
+/* done of total in the current phase (total 0: unknown, done is shown as a count). */
+void sim_progress_update(uint64_t done, uint64_t total);
+/* Erases the line (before results or messages are printed). */
+void sim_progress_clear(void);
 
 #endif /* CMASIM_H */

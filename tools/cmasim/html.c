@@ -7,8 +7,12 @@
  *
  * Size: the pageblock maps are drawn as one <path> per colour whose sub-paths are runs of identical
  * cells ("M x y h w v 1 h -w z"), which is a third of the size of one <rect> per run. When the maps
- * would still need more than MAP_RUN_BUDGET runs in total, neighbouring pageblocks are merged into
- * one column (majority letter), so the file stays well under 3 MB whatever the machine.
+ * would still need more than MAP_RUN_BUDGET runs in total, neighbouring cells are merged into one
+ * column (the most telling letter, as sim.c merges pageblocks into cells), so the file stays well
+ * under 3 MB whatever the machine. The axis under each map counts the machine's pageblocks and says
+ * how many one column stands for.
+ *
+ * Figures are printed by format.c, the same rows and texts as the terminal table.
  *
  * No libm: the log axis uses its own log10.
  */
@@ -25,14 +29,6 @@
 #define CDF_POINTS 600        /* per strategy */
 #define MEM_BUCKETS 700       /* per strategy (two points per bucket: min and max) */
 
-/* Local copy of the strategy names so that html.c links on its own (tests link it alone). */
-static const char *strat_name(enum sim_strategy s)
-{
-    static const char *const names[SIM_NSTRATEGIES] = {
-        [SIM_CARVEOUT] = "carveout", [SIM_CMA_LINUX] = "cma-linux", [SIM_CMA] = "cma",
-        [SIM_CMA_DISCARD] = "cma-discard"};
-    return (unsigned)s < SIM_NSTRATEGIES ? names[s] : "?";
-}
 static const char *strat_color(enum sim_strategy s)
 {
     static const char *const colors[SIM_NSTRATEGIES] = {
@@ -108,35 +104,6 @@ static int decade_floor(double x)
         e--;
     }
     return e;
-}
-
-static void fmt_ns(char *b, size_t n, uint64_t ns)
-{
-    if (ns < 1000)
-        snprintf(b, n, "%" PRIu64 " ns", ns);
-    else if (ns < 1000000)
-        snprintf(b, n, "%.3g \xc2\xb5s", (double)ns / 1e3);
-    else if (ns < 1000000000)
-        snprintf(b, n, "%.3g ms", (double)ns / 1e6);
-    else
-        snprintf(b, n, "%.3g s", (double)ns / 1e9);
-}
-
-static void fmt_bytes(char *b, size_t n, uint64_t bytes)
-{
-    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    int u = 0;
-    double v = (double)bytes;
-    while (v >= 1000 && u < 6) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(b, n, "%" PRIu64 " B", bytes);
-    else if (v == (double)(uint64_t)v)
-        snprintf(b, n, "%.0f %s", v, unit[u]);
-    else
-        snprintf(b, n, "%.2f %s", v, unit[u]);
 }
 
 /* A "nice" tick step (1, 2 or 5 times a power of ten) giving about `target` ticks over range. */
@@ -228,14 +195,6 @@ static int kind_of(char ch)
     return 13;
 }
 
-static uint64_t machine_bytes(const struct sim_machine *m)
-{
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < m->nr_ranges && i < SIM_MAX_RANGES; i++)
-        sum += m->ranges[i].size;
-    return sum;
-}
-
 static void html_machine(FILE *f, const struct sim_report *rep)
 {
     char b[64], b2[64];
@@ -248,23 +207,23 @@ static void html_machine(FILE *f, const struct sim_report *rep)
     }
     fprintf(f, "<div><b>seed</b> %" PRIu64 "</div>", rep->seed);
     if (m) {
-        fmt_bytes(b, sizeof b, machine_bytes(m));
+        sim_fmt_size(b, sizeof b, sim_machine_bytes(m));
         fprintf(f, "<div><b>memory</b> %s</div>", b);
-        fmt_bytes(b, sizeof b, (uint64_t)1 << (m->page_shift ? m->page_shift : 12));
+        sim_fmt_size(b, sizeof b, (uint64_t)1 << (m->page_shift ? m->page_shift : 12));
         fprintf(f, "<div><b>page</b> %s</div>", b);
         for (unsigned i = 0; i < m->nr_ranges && i < SIM_MAX_RANGES; i++) {
-            fmt_bytes(b, sizeof b, m->ranges[i].size);
+            sim_fmt_size(b, sizeof b, m->ranges[i].size);
             fprintf(f, "<div><b>range</b> 0x%" PRIx64 " %s</div>", m->ranges[i].base, b);
         }
         for (unsigned i = 0; i < m->nr_reserved && i < SIM_MAX_RANGES; i++) {
-            fmt_bytes(b, sizeof b, m->reserved[i].size);
+            sim_fmt_size(b, sizeof b, m->reserved[i].size);
             fprintf(f, "<div><b>reserved</b> 0x%" PRIx64 " %s</div>", m->reserved[i].base, b);
         }
         for (unsigned i = 0; i < m->nr_areas && i < SIM_MAX_AREAS; i++) {
             char name[sizeof m->areas[i].name + 1];
             memcpy(name, m->areas[i].name, sizeof m->areas[i].name);
             name[sizeof m->areas[i].name] = '\0';
-            fmt_bytes(b, sizeof b, m->areas[i].size);
+            sim_fmt_size(b, sizeof b, m->areas[i].size);
             if (m->areas[i].base)
                 snprintf(b2, sizeof b2, " at 0x%" PRIx64, m->areas[i].base);
             else
@@ -285,84 +244,6 @@ static void html_machine(FILE *f, const struct sim_report *rep)
     fputs("</div>\n", f);
 }
 
-enum metric {
-    MT_DEV_ALLOCS, MT_DEV_FAIL, MT_P50, MT_P99, MT_MAX, MT_MIGRATED, MT_DISCARDED, MT_RETRIES,
-    MT_AVAIL_AVG, MT_AVAIL_MIN, MT_ORD_ALLOCS, MT_ORD_FAIL, MT_LARGEST, MT_UNUSABLE, MT_REPLAYED,
-    MT_SKIPPED, MT_N
-};
-static const struct {
-    const char *label;
-    int better; /* +1 higher is better, -1 lower is better, 0 neither */
-} metrics[MT_N] = {
-    [MT_DEV_ALLOCS] = {"device allocations", 0},
-    [MT_DEV_FAIL] = {"device allocation failures", -1},
-    [MT_P50] = {"latency p50", -1},
-    [MT_P99] = {"latency p99", -1},
-    [MT_MAX] = {"latency max", -1},
-    [MT_MIGRATED] = {"pages migrated", -1},
-    [MT_DISCARDED] = {"pages discarded", 0},
-    [MT_RETRIES] = {"retries", -1},
-    [MT_AVAIL_AVG] = {"memory available (average)", +1},
-    [MT_AVAIL_MIN] = {"memory available (minimum)", +1},
-    [MT_ORD_ALLOCS] = {"ordinary allocations", 0},
-    [MT_ORD_FAIL] = {"ordinary allocation failures", -1},
-    [MT_LARGEST] = {"largest free order (end)", +1},
-    [MT_UNUSABLE] = {"unusable free index, order 9 (end)", -1},
-    [MT_REPLAYED] = {"events replayed", 0},
-    [MT_SKIPPED] = {"events skipped", 0},
-};
-
-static double metric_value(const struct sim_result *r, enum metric m)
-{
-    switch (m) {
-    case MT_DEV_ALLOCS: return (double)r->device_allocs;
-    case MT_DEV_FAIL: return (double)r->device_alloc_failures;
-    case MT_P50: return (double)r->lat_p50;
-    case MT_P99: return (double)r->lat_p99;
-    case MT_MAX: return (double)r->lat_max;
-    case MT_MIGRATED: return (double)r->pages_migrated;
-    case MT_DISCARDED: return (double)r->pages_discarded;
-    case MT_RETRIES: return (double)r->retries;
-    case MT_AVAIL_AVG: return (double)r->avail_bytes_avg;
-    case MT_AVAIL_MIN: return (double)r->avail_bytes_min;
-    case MT_ORD_ALLOCS: return (double)r->ordinary_allocs;
-    case MT_ORD_FAIL: return (double)r->ordinary_alloc_failures;
-    case MT_LARGEST: return (double)r->largest_free_order;
-    case MT_UNUSABLE: return r->unusable_order9;
-    case MT_REPLAYED: return (double)r->events_replayed;
-    case MT_SKIPPED: return (double)r->events_skipped;
-    case MT_N: break;
-    }
-    return 0;
-}
-
-static void metric_text(char *b, size_t n, const struct sim_result *r, enum metric m)
-{
-    switch (m) {
-    case MT_P50: fmt_ns(b, n, r->lat_p50); return;
-    case MT_P99: fmt_ns(b, n, r->lat_p99); return;
-    case MT_MAX: fmt_ns(b, n, r->lat_max); return;
-    case MT_AVAIL_AVG: fmt_bytes(b, n, r->avail_bytes_avg); return;
-    case MT_AVAIL_MIN: fmt_bytes(b, n, r->avail_bytes_min); return;
-    case MT_UNUSABLE: snprintf(b, n, "%.3f", r->unusable_order9); return;
-    case MT_DEV_FAIL:
-        if (r->device_allocs)
-            snprintf(b, n, "%" PRIu64 " (%.1f%%)", r->device_alloc_failures,
-                     100.0 * (double)r->device_alloc_failures / (double)r->device_allocs);
-        else
-            snprintf(b, n, "%" PRIu64, r->device_alloc_failures);
-        return;
-    case MT_ORD_FAIL:
-        if (r->ordinary_allocs)
-            snprintf(b, n, "%" PRIu64 " (%.2f%%)", r->ordinary_alloc_failures,
-                     100.0 * (double)r->ordinary_alloc_failures / (double)r->ordinary_allocs);
-        else
-            snprintf(b, n, "%" PRIu64, r->ordinary_alloc_failures);
-        return;
-    default: snprintf(b, n, "%.0f", metric_value(r, m)); return;
-    }
-}
-
 static void html_table(FILE *f, const struct sim_report *rep)
 {
     char b[64];
@@ -370,27 +251,30 @@ static void html_table(FILE *f, const struct sim_report *rep)
     for (size_t i = 0; i < rep->nresults; i++)
         fprintf(f, "<th><span class=\"ln\" style=\"border-top:3px %s %s\"></span>%s</th>",
                 strat_dash(rep->results[i].strategy)[0] ? "dashed" : "solid",
-                strat_color(rep->results[i].strategy), strat_name(rep->results[i].strategy));
+                strat_color(rep->results[i].strategy), sim_strategy_name(rep->results[i].strategy));
     fputs("</tr></thead>\n<tbody>\n", f);
-    for (int m = 0; m < MT_N; m++) {
+    for (int m = 0; m < SIM_NMETRICS; m++) {
+        const enum sim_metric mt = (enum sim_metric)m;
+        if (!sim_metric_shown(mt, rep))
+            continue;
         /* the best value is marked when it differs, as printed, from the worst one */
         size_t ibest = 0, iworst = 0;
         for (size_t i = 1; i < rep->nresults; i++) {
-            double v = metric_value(&rep->results[i], (enum metric)m) * metrics[m].better;
-            if (v > metric_value(&rep->results[ibest], (enum metric)m) * metrics[m].better)
+            double v = sim_metric_value(mt, &rep->results[i]) * sim_metrics[m].better;
+            if (v > sim_metric_value(mt, &rep->results[ibest]) * sim_metrics[m].better)
                 ibest = i;
-            if (v < metric_value(&rep->results[iworst], (enum metric)m) * metrics[m].better)
+            if (v < sim_metric_value(mt, &rep->results[iworst]) * sim_metrics[m].better)
                 iworst = i;
         }
         char bt[64] = "", wt[64] = "";
-        if (rep->nresults > 1 && metrics[m].better != 0) {
-            metric_text(bt, sizeof bt, &rep->results[ibest], (enum metric)m);
-            metric_text(wt, sizeof wt, &rep->results[iworst], (enum metric)m);
+        if (rep->nresults > 1 && sim_metrics[m].better != 0) {
+            sim_metric_text(bt, sizeof bt, mt, &rep->results[ibest]);
+            sim_metric_text(wt, sizeof wt, mt, &rep->results[iworst]);
         }
         bool mark = strcmp(bt, wt) != 0;
-        fprintf(f, "<tr><td>%s</td>", metrics[m].label);
+        fprintf(f, "<tr><td>%s</td>", sim_metrics[m].label);
         for (size_t i = 0; i < rep->nresults; i++) {
-            metric_text(b, sizeof b, &rep->results[i], (enum metric)m);
+            sim_metric_text(b, sizeof b, mt, &rep->results[i]);
             bool is_best = mark && strcmp(b, bt) == 0;
             fprintf(f, "<td%s>%s</td>", is_best ? " class=\"best\"" : "", b);
         }
@@ -399,6 +283,13 @@ static void html_table(FILE *f, const struct sim_report *rep)
     fputs("</tbody></table>\n", f);
     if (rep->nresults > 1)
         fputs("<p class=\"note\">Bold green: the best value of the row.</p>\n", f);
+    if (sim_metric_shown(SIM_M_SKIPPED, rep)) {
+        char note[512];
+        sim_skipped_note(note, sizeof note, rep);
+        fputs("<p class=\"note\">", f);
+        esc(f, note);
+        fputs("</p>\n", f);
+    }
 }
 
 static void legend_strategies(FILE *f, const struct sim_report *rep, const char *(*extra)(const struct sim_result *, char *, size_t))
@@ -409,7 +300,7 @@ static void legend_strategies(FILE *f, const struct sim_report *rep, const char 
         const struct sim_result *r = &rep->results[i];
         fprintf(f, "<span><span class=\"ln\" style=\"border-top:3px %s %s\"></span>%s%s</span>",
                 strat_dash(r->strategy)[0] ? "dashed" : "solid", strat_color(r->strategy),
-                strat_name(r->strategy), extra ? extra(r, b, sizeof b) : "");
+                sim_strategy_name(r->strategy), extra ? extra(r, b, sizeof b) : "");
     }
     fputs("</div>\n", f);
 }
@@ -508,7 +399,7 @@ static int html_cdf(FILE *f, const struct sim_report *rep)
     chart_frame(f, &c);
     for (int d = dlo; d <= dhi; d++) {
         char lab[32];
-        fmt_ns(lab, sizeof lab, (uint64_t)(pow10_(d) + 0.5));
+        sim_fmt_ns(lab, sizeof lab, (uint64_t)(pow10_(d) + 0.5));
         if (d > dlo && d < dhi)
             grid_v(f, &c, chart_x(&c, pow10_(d)), lab, true);
         else
@@ -581,9 +472,12 @@ static void html_memory(FILE *f, const struct sim_report *rep)
     double xmax_u = (double)tmax / div, xstep = nice_step(xmax_u, 7);
     if (xmax_u <= 0)
         xmax_u = 1;
-    double ymib = (double)ymax / 1048576.0, ystep = nice_step(ymib > 0 ? ymib : 1, 6);
+    double ydiv;
+    const char *yunit;
+    sim_bytes_axis(ymax, &ydiv, &yunit);
+    double yval = (double)ymax / ydiv, ystep = nice_step(yval > 0 ? yval : 1, 6);
     double ytop = ystep;
-    while (ytop < ymib)
+    while (ytop < yval)
         ytop += ystep;
     struct chart c = {.x0 = 70, .y0 = 12, .w = 536, .h = 300, .xmin = 0, .xmax = xmax_u, .ymin = 0,
                       .ymax = ytop};
@@ -625,7 +519,7 @@ static void html_memory(FILE *f, const struct sim_report *rep)
             for (int p = 0; p < (lo == hi ? 1 : 2); p++) {
                 const struct sim_sample *s = &r->samples[pts[p]];
                 fprintf(f, "%s%.1f,%.1f", first ? "" : " ", chart_x(&c, (double)s->t_ns / div),
-                        chart_y(&c, (double)s->avail_bytes / 1048576.0));
+                        chart_y(&c, (double)s->avail_bytes / ydiv));
                 first = false;
             }
         }
@@ -634,7 +528,7 @@ static void html_memory(FILE *f, const struct sim_report *rep)
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">simulated time (%s)</text>\n",
             c.x0 + c.w / 2, c.y0 + c.h + 40, unit);
     fprintf(f, "<text transform=\"translate(14,%.1f) rotate(-90)\" text-anchor=\"middle\">available "
-               "(MiB)</text>\n", c.y0 + c.h / 2);
+               "(%s)</text>\n", c.y0 + c.h / 2, yunit);
     fputs("</svg>\n", f);
     legend_strategies(f, rep, NULL);
     fputs("<p class=\"note\">Higher is better: memory the rest of the system can use (a carveout "
@@ -643,24 +537,17 @@ static void html_memory(FILE *f, const struct sim_report *rep)
 
 /* ---- pageblock maps ------------------------------------------------------------------------------- */
 
-/* Letter of column `col` of row `row` when each column stands for k pageblocks (majority). */
+/* Letter of column `col` of row `row` when each column stands for k cells: the most telling one,
+ * by the rank sim.c also uses to merge pageblocks into cells (format.c). */
 static char map_cell(const struct sim_result *r, size_t row, size_t col, size_t k)
 {
     const char *p = r->pbmap + row * r->npb + col * k;
     size_t n = (col + 1) * k <= r->npb ? k : r->npb - col * k;
-    if (n == 1)
-        return p[0];
-    unsigned cnt[NKINDS] = {0};
-    int best = kind_of(p[0]);
-    char bestc = p[0];
-    for (size_t i = 0; i < n; i++) {
-        int kd = kind_of(p[i]);
-        if (++cnt[kd] > cnt[best]) {
-            best = kd;
-            bestc = p[i];
-        }
-    }
-    return bestc;
+    char best = p[0];
+    for (size_t i = 1; i < n; i++)
+        if (sim_pb_rank(p[i]) > sim_pb_rank(best))
+            best = p[i];
+    return best;
 }
 
 static size_t map_runs(const struct sim_result *r, size_t k)
@@ -690,7 +577,7 @@ static void html_map(FILE *f, const struct sim_result *r, size_t budget)
 {
     fprintf(f, "<h3><span class=\"ln\" style=\"border-top:3px %s %s\"></span>%s</h3>\n",
             strat_dash(r->strategy)[0] ? "dashed" : "solid", strat_color(r->strategy),
-            strat_name(r->strategy));
+            sim_strategy_name(r->strategy));
     if (!r->pbmap || !r->nsnap || !r->npb) {
         fputs("<p class=\"note\">No pageblock snapshots.</p>\n", f);
         return;
@@ -716,7 +603,7 @@ static void html_map(FILE *f, const struct sim_result *r, size_t budget)
     double ox = 84, oy = 6, pw = 1300 - ox - 12, ph = rowh * (double)r->nsnap;
     double vbh = oy + ph + 36;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1300 %.0f\" role=\"img\" "
-               "aria-label=\"pageblock map of %s\">\n", vbh, strat_name(r->strategy));
+               "aria-label=\"pageblock map of %s\">\n", vbh, sim_strategy_name(r->strategy));
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fff\"/>\n", ox, oy,
             pw, ph);
     fprintf(f, "<g transform=\"translate(%.1f,%.1f) scale(%.6f,%.1f)\" shape-rendering=\"crispEdges\">\n",
@@ -764,25 +651,44 @@ static void html_map(FILE *f, const struct sim_result *r, size_t budget)
                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
                 ox - 4, y, ox, y, ox - 7, y + 4, lab);
     }
-    /* pageblock numbers below */
-    double step = nice_step((double)r->npb, 10);
+    /* pageblock numbers below: the machine's pageblocks (sim.c may have merged them into cells) */
+    const uint64_t total = r->pb_total ? r->pb_total : r->npb;
+    double step = nice_step((double)total, 10);
     if (step < 1)
         step = 1;
-    for (double p = 0; p <= (double)r->npb; p += step) {
-        double x = ox + p * pw / (double)(cols * k);
+    for (double p = 0; p <= (double)total; p += step) {
+        double x = ox + p * (double)r->npb / (double)total * pw / (double)(cols * k);
         if (x > ox + pw + 0.5)
             break;
+        char lab[40];
+        sim_fmt_count(lab, sizeof lab, (uint64_t)p);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n",
-                x, oy + ph, x, oy + ph + 4, x, oy + ph + 17, p);
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
+                x, oy + ph, x, oy + ph + 4, x, oy + ph + 17, lab);
     }
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">pageblock (physical address "
-               "order%s)</text>\n", ox + pw / 2, oy + ph + 32,
-            k > 1 ? ", merged: see below" : "");
+    /* what one column stands for */
+    char per[128], n[40], size[48] = "";
+    const uint64_t num = total * k; /* pageblocks per column: num / npb */
+    if (num % r->npb == 0) {
+        const uint64_t g = num / r->npb;
+        sim_fmt_count(n, sizeof n, g);
+        if (r->pb_bytes) {
+            char b[40];
+            sim_fmt_size(b, sizeof b, g * r->pb_bytes);
+            snprintf(size, sizeof size, " (%s)", b);
+        }
+        snprintf(per, sizeof per, "%s pageblock%s%s", n, g == 1 ? "" : "s", size);
+    } else {
+        snprintf(n, sizeof n, "%.1f", (double)num / (double)r->npb);
+        snprintf(per, sizeof per, "%s pageblocks on average", n);
+    }
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">pageblock, in physical address "
+               "order (holes left out); one column = %s</text>\n", ox + pw / 2, oy + ph + 32, per);
     fputs("</svg>\n", f);
-    if (k > 1)
-        fprintf(f, "<p class=\"note\">Each column shows %zu neighbouring pageblocks (their most "
-                   "common state) to keep this file small.</p>\n", k);
+    if (num > r->npb)
+        fprintf(f, "<p class=\"note\">Each column stands for %s neighbouring pageblocks%s and shows the most "
+                   "telling state among them: isolated, then unmovable, reclaimable, highatomic, movable, CMA "
+                   "in use, then the same free.</p>\n", n, size);
 }
 
 static void html_map_legend(FILE *f)
@@ -795,9 +701,10 @@ static void html_map_legend(FILE *f)
                 kind_label[i]);
     fprintf(f, "<span><span class=\"sw\" style=\"background:%s\"></span> . hole (no memory)</span>",
             kind_color[12]);
-    fputs("</div>\n<p class=\"note\">One cell per pageblock (columns, in physical address order) per "
-          "snapshot (rows, time runs downwards), coloured by migrate type: full colour when some "
-          "page of the pageblock is in use, light when all of it is free.</p>\n", f);
+    fputs("</div>\n<p class=\"note\">Columns are pageblocks in physical address order (on a big machine "
+          "one column stands for several: see under each map), rows are snapshots (time runs downwards); "
+          "coloured by migrate type: full colour when some page of the pageblock is in use, light when all "
+          "of it is free.</p>\n", f);
 }
 
 /* ---- the page ------------------------------------------------------------------------------------- */

@@ -9,9 +9,15 @@
  *   cmasim scenarios [NAME]
  *   cmasim --help | --version
  *
- * Options may come before or after the positional argument, as `--opt value` or `--opt=value`.
- * Diagnostics go to stderr prefixed "cmasim: "; results go to stdout; the progress bar goes to stderr
- * and only when stderr is a terminal.
+ * Options may come before or after the positional argument, as `--opt value` or `--opt=value`; an
+ * option the command does not take is refused (opts[] says which command takes which). Diagnostics
+ * go to stderr prefixed "cmasim: " ("cmasim: warning: " when the run goes on); results go to stdout;
+ * the progress line goes to stderr and only when stderr is a terminal.
+ *
+ * Everything that can be checked is checked before the first strategy runs, in this order: the
+ * command line, the --report file (can it be written?), the scenario or trace, the machine
+ * (machine.c: libcma's limits and layout), and for a replay whether the trace fits the machine (it
+ * has events; every CMA area it allocates from is declared, by name).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "builtin.h"
@@ -19,6 +25,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +67,35 @@ static const char help_text[] =
     "  --mem SIZE         memory of the machine (e.g. 4G), when the trace does not describe it\n"
     "  --cmdline STR      a kernel command line declaring the CMA areas, e.g. \"cma=256M\"\n"
     "\n"
-    "exit codes: 0 ok, 2 bad command line, 3 scenario or trace unreadable or malformed,\n"
-    "            4 the library refused the machine layout, 5 a report could not be written,\n"
-    "            6 the invariant checker failed (a libcma bug)\n";
+    "exit codes: 0 ok; 2 bad command line (including a --mem or --cmdline libcma cannot build);\n"
+    "            3 scenario or trace unreadable, malformed, beyond a limit, or not replayable on its\n"
+    "            machine; 4 the host cannot hold the machine, or the library refused it; 5 a report\n"
+    "            cannot be written; 6 the invariant checker failed (a libcma bug)\n";
+
+/* "cmasim: message" on stderr, after erasing the progress line; returns code. */
+__attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    sim_progress_clear();
+    fputs("cmasim: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* "cmasim: warning: message" on stderr; the run goes on. */
+__attribute__((format(printf, 1, 2))) static void warn(const char *fmt, ...)
+{
+    va_list ap;
+    sim_progress_clear();
+    fputs("cmasim: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
 
 /* Prints the message (if not empty) and the usage to stderr; returns CMASIM_EXIT_USAGE. */
 __attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
@@ -78,12 +112,34 @@ __attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
     return CMASIM_EXIT_USAGE;
 }
 
+enum { CMD_RUN = 1, CMD_REPLAY = 2, CMD_SCENARIOS = 4 };
+
+/* Every option, and the commands that take it. */
+enum opt_id { O_STRATEGY, O_SEED, O_QUICK, O_REPORT, O_JSON, O_CSV, O_FORMAT, O_MEM, O_CMDLINE, O_N };
+static const struct {
+    const char *name;
+    bool value;
+    unsigned cmds;
+} opts[O_N] = {
+    [O_STRATEGY] = {"--strategy", true, CMD_RUN | CMD_REPLAY},
+    [O_SEED] = {"--seed", true, CMD_RUN},
+    [O_QUICK] = {"--quick", false, CMD_RUN},
+    [O_REPORT] = {"--report", true, CMD_RUN | CMD_REPLAY},
+    [O_JSON] = {"--json", false, CMD_RUN | CMD_REPLAY},
+    [O_CSV] = {"--csv", false, CMD_RUN | CMD_REPLAY},
+    [O_FORMAT] = {"--format", true, CMD_REPLAY},
+    [O_MEM] = {"--mem", true, CMD_REPLAY},
+    [O_CMDLINE] = {"--cmdline", true, CMD_REPLAY},
+};
+
 struct cli {
     const char *cmd;
+    unsigned cmd_bit;
     const char *target;
+    unsigned given; /* 1 << enum opt_id */
     unsigned strategies;
     uint64_t seed;
-    bool have_seed, quick, json, csv;
+    bool quick, json, csv;
     const char *report;
     enum sim_trace_format format;
     uint64_t mem;
@@ -101,6 +157,57 @@ static bool parse_u64(const char *s, uint64_t *out)
         return false;
     *out = v;
     return true;
+}
+
+/* One option with its value (NULL for a flag). Returns 0 or CMASIM_EXIT_USAGE. */
+static int take_option(struct cli *c, enum opt_id id, const char *val)
+{
+    c->given |= 1u << id;
+    switch (id) {
+    case O_STRATEGY:
+        if (!(c->strategies = sim_strategy_parse(val)))
+            return usage("bad --strategy '%s' (comma-separated: carveout, cma-linux, cma, cma-discard, or all)",
+                         val);
+        return 0;
+    case O_SEED:
+        if (!parse_u64(val, &c->seed))
+            return usage("bad --seed '%s' (a non-negative integer)", val);
+        return 0;
+    case O_REPORT:
+        if (!*val)
+            return usage("--report needs a file name");
+        c->report = val;
+        return 0;
+    case O_FORMAT:
+        if (!strcmp(val, "auto"))
+            c->format = SIM_TRACE_AUTO;
+        else if (!strcmp(val, "native"))
+            c->format = SIM_TRACE_NATIVE;
+        else if (!strcmp(val, "ftrace"))
+            c->format = SIM_TRACE_FTRACE;
+        else
+            return usage("bad --format '%s' (auto, native or ftrace)", val);
+        return 0;
+    case O_MEM:
+        if (!sim_parse_size(val, &c->mem) || !c->mem)
+            return usage("bad --mem '%s' (a size such as 4G)", val);
+        return 0;
+    case O_CMDLINE:
+        if (strlen(val) >= sizeof ((struct sim_machine *)0)->cmdline)
+            return usage("--cmdline longer than %zu characters", sizeof ((struct sim_machine *)0)->cmdline - 1);
+        c->cmdline = val;
+        return 0;
+    case O_QUICK: c->quick = true; return 0;
+    case O_JSON: c->json = true; return 0;
+    case O_CSV: c->csv = true; return 0;
+    case O_N: break;
+    }
+    return 0;
+}
+
+static const char *cmds_text(unsigned cmds)
+{
+    return cmds == CMD_RUN ? "run" : cmds == CMD_REPLAY ? "replay" : "run and replay";
 }
 
 /* Returns 0, or an exit code (after printing). Sets *done for --help/--version. */
@@ -132,66 +239,40 @@ static int parse_args(int argc, char **argv, struct cli *c, bool *done)
             return 0;
         }
         /* --opt=value or --opt value */
-        char name[32];
-        const char *val = NULL;
         const char *eq = strchr(a, '=');
         size_t n = eq ? (size_t)(eq - a) : strlen(a);
-        if (n >= sizeof name)
+        int id = -1;
+        for (int k = 0; k < O_N; k++)
+            if (strlen(opts[k].name) == n && !strncmp(opts[k].name, a, n))
+                id = k;
+        if (id < 0)
             return usage("unknown option '%s'", a);
-        memcpy(name, a, n);
-        name[n] = '\0';
-        bool takes = !strcmp(name, "--strategy") || !strcmp(name, "--seed") ||
-                     !strcmp(name, "--report") || !strcmp(name, "--format") ||
-                     !strcmp(name, "--mem") || !strcmp(name, "--cmdline");
-        bool flag = !strcmp(name, "--quick") || !strcmp(name, "--json") || !strcmp(name, "--csv");
-        if (!takes && !flag)
-            return usage("unknown option '%s'", a);
-        if (takes) {
+        const char *val = NULL;
+        if (opts[id].value) {
             if (eq)
                 val = eq + 1;
             else if (i + 1 < argc)
                 val = argv[++i];
             else
-                return usage("option '%s' needs a value", name);
+                return usage("option '%s' needs a value", opts[id].name);
         } else if (eq) {
-            return usage("option '%s' takes no value", name);
+            return usage("option '%s' takes no value", opts[id].name);
         }
-        if (!strcmp(name, "--strategy")) {
-            if (!(c->strategies = sim_strategy_parse(val)))
-                return usage("bad --strategy '%s' (comma-separated: carveout, cma-linux, cma, "
-                             "cma-discard, or all)", val);
-        } else if (!strcmp(name, "--seed")) {
-            if (!parse_u64(val, &c->seed))
-                return usage("bad --seed '%s' (a non-negative integer)", val);
-            c->have_seed = true;
-        } else if (!strcmp(name, "--report")) {
-            if (!*val)
-                return usage("--report needs a file name");
-            c->report = val;
-        } else if (!strcmp(name, "--format")) {
-            if (!strcmp(val, "auto"))
-                c->format = SIM_TRACE_AUTO;
-            else if (!strcmp(val, "native"))
-                c->format = SIM_TRACE_NATIVE;
-            else if (!strcmp(val, "ftrace"))
-                c->format = SIM_TRACE_FTRACE;
-            else
-                return usage("bad --format '%s' (auto, native or ftrace)", val);
-        } else if (!strcmp(name, "--mem")) {
-            if (!sim_parse_size(val, &c->mem) || !c->mem)
-                return usage("bad --mem '%s' (a size such as 4G)", val);
-        } else if (!strcmp(name, "--cmdline")) {
-            c->cmdline = val;
-        } else if (!strcmp(name, "--quick")) {
-            c->quick = true;
-        } else if (!strcmp(name, "--json")) {
-            c->json = true;
-        } else if (!strcmp(name, "--csv")) {
-            c->csv = true;
-        }
+        int r = take_option(c, (enum opt_id)id, val);
+        if (r)
+            return r;
     }
     if (!c->cmd)
         return usage("%s", "");
+    c->cmd_bit = !strcmp(c->cmd, "run")         ? CMD_RUN
+                 : !strcmp(c->cmd, "replay")    ? CMD_REPLAY
+                 : !strcmp(c->cmd, "scenarios") ? CMD_SCENARIOS
+                                                : 0;
+    if (!c->cmd_bit)
+        return usage("unknown command '%s'", c->cmd);
+    for (int k = 0; k < O_N; k++)
+        if ((c->given & (1u << k)) && !(opts[k].cmds & c->cmd_bit))
+            return usage("%s applies to %s only, not to %s", opts[k].name, cmds_text(opts[k].cmds), c->cmd);
     if (c->json && c->csv)
         return usage("--json and --csv are exclusive");
     return 0;
@@ -201,11 +282,8 @@ static int cmd_scenarios(const struct cli *c)
 {
     if (c->target) {
         const char *text = sim_builtin_text(c->target);
-        if (!text) {
-            fprintf(stderr, "cmasim: no built-in scenario '%s' (see `cmasim scenarios`)\n",
-                    c->target);
-            return CMASIM_EXIT_INPUT;
-        }
+        if (!text)
+            return fail(CMASIM_EXIT_INPUT, "no built-in scenario '%s' (see `cmasim scenarios`)", c->target);
         fputs(text, stdout);
         return 0;
     }
@@ -216,6 +294,26 @@ static int cmd_scenarios(const struct cli *c)
     return 0;
 }
 
+/*
+ * --report FILE: checked before anything runs, so that a long simulation does not end in a report
+ * that cannot be written. The file is opened for writing without truncating it; a file created only
+ * for the check is removed again (the report is written at the end).
+ */
+static int check_report(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+        return 0;
+    }
+    if (errno == EEXIST && (fd = open(path, O_WRONLY)) >= 0) {
+        close(fd);
+        return 0;
+    }
+    return fail(CMASIM_EXIT_OUTPUT, "--report %s: cannot write it: %s", path, strerror(errno));
+}
+
 /* Runs every selected strategy, prints, writes the report. */
 static int run_all(const struct cli *c, const char *kind, const char *title, uint64_t seed,
                    const struct sim_machine *m, const struct sim_trace *t)
@@ -224,41 +322,42 @@ static int run_all(const struct cli *c, const char *kind, const char *title, uin
     size_t nres = 0;
     char err[1024];
     int ret = 0;
-    struct sim_options o = {.seed = seed, .quick = c->quick, .progress = isatty(STDERR_FILENO) == 1};
+    struct sim_options o = {.seed = seed, .quick = c->quick};
+    for (unsigned s = 0; s < SIM_NSTRATEGIES; s++)
+        o.count += (c->strategies >> s) & 1;
     memset(res, 0, sizeof res);
     for (unsigned s = 0; s < SIM_NSTRATEGIES && !ret; s++) {
         if (!(c->strategies & (1u << s)))
             continue;
         err[0] = '\0';
+        o.index = (unsigned)nres + 1;
         int r = sim_run(m, t, (enum sim_strategy)s, &o, &res[nres], err, sizeof err);
         if (r) {
-            fprintf(stderr, "cmasim: %s: %s\n", sim_strategy_name((enum sim_strategy)s), err);
             sim_result_free(&res[nres]);
-            ret = r;
+            ret = fail(r, "%s: %s", sim_strategy_name((enum sim_strategy)s), err);
             break;
         }
         nres++;
     }
+    sim_progress_clear();
     if (!ret) {
         struct sim_report rep = {.title = title, .kind = kind, .seed = seed, .machine = m,
-                                 .results = res, .nresults = nres};
+                                 .results = res, .nresults = nres, .trace_skipped = t->events_skipped};
         if (c->json)
             report_json(stdout, &rep);
         else if (c->csv)
             report_csv(stdout, &rep);
         else
             report_table(stdout, &rep);
-        if (fflush(stdout) || ferror(stdout)) {
-            fprintf(stderr, "cmasim: writing the results: %s\n", strerror(errno));
-            ret = CMASIM_EXIT_OUTPUT;
-        }
+        if (fflush(stdout) || ferror(stdout))
+            ret = fail(CMASIM_EXIT_OUTPUT, "writing the results: %s", strerror(errno));
         if (!ret && c->report) {
-            if (report_html(c->report, &rep)) {
-                fprintf(stderr, "cmasim: %s: the HTML report could not be written\n", c->report);
-                ret = CMASIM_EXIT_OUTPUT;
-            } else if (!c->json && !c->csv) {
+            errno = 0;
+            if (report_html(c->report, &rep))
+                ret = fail(CMASIM_EXIT_OUTPUT, "--report %s: writing the HTML report: %s", c->report,
+                           errno ? strerror(errno) : "failed");
+            else if (!c->json && !c->csv)
                 printf("report: %s\n", c->report);
-            }
         }
     }
     for (size_t i = 0; i < nres; i++)
@@ -271,62 +370,166 @@ static int cmd_run(const struct cli *c)
     struct sim_scenario sc;
     struct sim_trace t;
     char err[1024];
+    int r;
     if (!c->target)
         return usage("run needs a SCENARIO (a built-in name or a file)");
-    if (c->format || c->mem || c->cmdline)
-        return usage("--format, --mem and --cmdline apply to replay only");
-    if (sim_scenario_load(c->target, &sc, err, sizeof err)) {
-        fprintf(stderr, "cmasim: %s\n", err);
-        return CMASIM_EXIT_INPUT;
-    }
-    uint64_t seed = c->have_seed ? c->seed : sc.seed;
+    if (c->report && (r = check_report(c->report)))
+        return r;
+    if ((r = sim_scenario_load(c->target, &sc, err, sizeof err)))
+        return fail(r, "%s", err);
+    uint64_t seed = (c->given & (1u << O_SEED)) ? c->seed : sc.seed;
     if (sim_scenario_generate(&sc, seed, c->quick, &t, err, sizeof err)) {
-        fprintf(stderr, "cmasim: %s\n", err);
         sim_scenario_free(&sc);
-        return CMASIM_EXIT_INPUT;
+        return fail(CMASIM_EXIT_INPUT, "%s", err);
     }
-    int ret = run_all(c, "run", sc.name, seed, &sc.machine, &t);
+    r = run_all(c, "run", sc.name, seed, &sc.machine, &t);
     sim_trace_free(&t);
     sim_scenario_free(&sc);
-    return ret;
+    return r;
+}
+
+/* Per area index of the trace: how many cma_alloc events, the first one's line, the largest count. */
+struct area_use {
+    uint64_t n, max_count;
+    uint32_t first_line, max_line;
+};
+
+static void area_uses(const struct sim_trace *t, struct area_use *u)
+{
+    memset(u, 0, SIM_MAX_AREAS * sizeof *u);
+    for (size_t i = 0; i < t->n; i++) {
+        const struct sim_event *e = &t->ev[i];
+        if (e->op != SIM_OP_CMA_ALLOC || e->area >= SIM_MAX_AREAS)
+            continue;
+        struct area_use *a = &u[e->area];
+        if (!a->n++)
+            a->first_line = e->line;
+        if (e->count > a->max_count) {
+            a->max_count = e->count;
+            a->max_line = e->line;
+        }
+    }
+}
+
+/* A size in cma= syntax, rounded up to whole MiB: "64M", "2G". */
+static void cmdline_size(char *out, size_t len, uint64_t bytes)
+{
+    uint64_t mib = bytes / (1u << 20) + (bytes % (1u << 20) != 0);
+    if (mib && mib % 1024 == 0)
+        snprintf(out, len, "%" PRIu64 "G", mib / 1024);
+    else
+        snprintf(out, len, "%" PRIu64 "M", mib ? mib : 1);
+}
+
+/*
+ * Does the trace fit the machine? It must have events, and every area it allocates from must be
+ * declared under that name (traces name their areas; nothing is matched by position). A request
+ * larger than its area only warns: the traced kernel may have failed it too.
+ */
+static int check_replay(const char *path, const struct sim_trace *t, const struct sim_layout *lay,
+                        bool have_cmdline_option)
+{
+    char a[40], b[40], c[40];
+    if (!t->n) {
+        if (!t->events_skipped)
+            return fail(CMASIM_EXIT_INPUT, "%s: no events to replay (an empty trace?)", path);
+        sim_fmt_count(a, sizeof a, t->events_skipped);
+        return fail(CMASIM_EXIT_INPUT, "%s: no events to replay: all %s events are of kinds cmasim does not "
+                    "replay (docs/trace-format.md)", path, a);
+    }
+    struct area_use use[SIM_MAX_AREAS];
+    area_uses(t, use);
+    for (unsigned i = 0; i < t->nr_area_names && i < SIM_MAX_AREAS; i++) {
+        if (!use[i].n)
+            continue;
+        const char *name = t->area_names[i];
+        unsigned k = 0;
+        while (k < lay->nr_areas && strcmp(lay->area_name[k], name))
+            k++;
+        sim_fmt_count(a, sizeof a, use[i].n);
+        sim_fmt_size(b, sizeof b, use[i].max_count * lay->page_size);
+        const char *events = use[i].n == 1 ? "event" : "events";
+        if (k == lay->nr_areas) {
+            char declared[SIM_MAX_AREAS * 66] = "";
+            for (unsigned j = 0; j < lay->nr_areas; j++)
+                snprintf(declared + strlen(declared), sizeof declared - strlen(declared), "%s%s", j ? ", " : "",
+                         lay->area_name[j]);
+            char hint[160];
+            if (!strcmp(name, "reserved"))
+                snprintf(hint, sizeof hint, "--cmdline \"cma=SIZE\"");
+            else
+                snprintf(hint, sizeof hint, "--cmdline \"cma=%s:SIZE\"", name);
+            if (!lay->nr_areas)
+                return fail(CMASIM_EXIT_INPUT, "%s:%" PRIu32 ": the trace allocates from CMA area '%s' (%s "
+                            "cma_alloc %s, the largest %s) but the machine declares no CMA area: declare it, "
+                            "e.g. %s", path, use[i].first_line, name, a, events, b, hint);
+            return fail(CMASIM_EXIT_INPUT, "%s:%" PRIu32 ": the trace allocates from CMA area '%s' (%s "
+                        "cma_alloc %s, the largest %s) but the machine declares no area of that name (it "
+                        "declares: %s); area names must match%s%s", path, use[i].first_line, name, a, events, b,
+                        declared, have_cmdline_option ? "" : ", e.g. ", have_cmdline_option ? "" : hint);
+        }
+        if (use[i].max_count > lay->area_pages[k]) {
+            char want[40];
+            sim_fmt_size(c, sizeof c, lay->area_pages[k] * lay->page_size);
+            cmdline_size(want, sizeof want, use[i].max_count * lay->page_size);
+            warn("%s:%" PRIu32 ": cma_alloc of %s from area %s (%s) is larger than the area: it fails under "
+                 "every strategy; declare a larger area (e.g. --cmdline \"cma=%s%s%s\")", path, use[i].max_line,
+                 b, name, c, strcmp(name, "reserved") ? name : "", strcmp(name, "reserved") ? ":" : "", want);
+        }
+    }
+    if (t->events_lost) {
+        sim_fmt_count(a, sizeof a, t->events_lost);
+        warn("%s: the kernel lost %s events while tracing (CPU:N [LOST M EVENTS]): some allocations and "
+             "frees are missing, so the replay is approximate", path, a);
+    }
+    return 0;
 }
 
 static int cmd_replay(const struct cli *c)
 {
     struct sim_trace t;
     struct sim_machine m;
+    struct sim_layout lay;
     char err[1024];
+    int r;
     if (!c->target)
         return usage("replay needs a TRACE file");
+    if (c->report && (r = check_report(c->report)))
+        return r;
     memset(&t, 0, sizeof t);
     memset(&m, 0, sizeof m);
     m.page_shift = 12;
     if (sim_trace_load(c->target, c->format, &t, &m, err, sizeof err)) {
-        fprintf(stderr, "cmasim: %s\n", err);
         sim_trace_free(&t);
-        return CMASIM_EXIT_INPUT;
+        return fail(CMASIM_EXIT_INPUT, "%s", err);
     }
     if (c->mem) {
         m.nr_ranges = 1;
         m.ranges[0] = (struct sim_range){0, c->mem};
+        memset(m.line_ranges, 0, sizeof m.line_ranges); /* messages blame --mem */
     }
     if (c->cmdline) {
-        if (strlen(c->cmdline) >= sizeof m.cmdline) {
-            sim_trace_free(&t);
-            return usage("--cmdline longer than 255 characters");
-        }
         snprintf(m.cmdline, sizeof m.cmdline, "%s", c->cmdline);
+        m.line_cmdline = 0;
     }
     if (!m.nr_ranges) {
         sim_trace_free(&t);
         return usage("%s does not describe the machine: give --mem SIZE (and --cmdline \"cma=...\")",
                      c->target);
     }
+    if ((r = sim_machine_check(&m, c->target, &lay, err, sizeof err)))
+        r = fail(r, "%s", err);
+    else
+        r = check_replay(c->target, &t, &lay, c->cmdline != NULL);
+    if (r) {
+        sim_trace_free(&t);
+        return r;
+    }
     const char *title = strrchr(c->target, '/');
     title = title ? title + 1 : c->target;
-    int ret = run_all(c, "replay", title, c->have_seed ? c->seed : 0, &m, &t);
+    r = run_all(c, "replay", title, 0, &m, &t);
     sim_trace_free(&t);
-    return ret;
+    return r;
 }
 
 int main(int argc, char **argv)
@@ -336,14 +539,10 @@ int main(int argc, char **argv)
     int r = parse_args(argc, argv, &c, &done);
     if (r || done)
         return r;
-    if (!strcmp(c.cmd, "run"))
+    sim_progress_enable(isatty(STDERR_FILENO) == 1);
+    if (c.cmd_bit == CMD_RUN)
         return cmd_run(&c);
-    if (!strcmp(c.cmd, "replay"))
+    if (c.cmd_bit == CMD_REPLAY)
         return cmd_replay(&c);
-    if (!strcmp(c.cmd, "scenarios")) {
-        if (c.json || c.csv || c.report || c.quick || c.have_seed)
-            return usage("scenarios takes no options");
-        return cmd_scenarios(&c);
-    }
-    return usage("unknown command '%s'", c.cmd);
+    return cmd_scenarios(&c);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * report.c - the results side by side: a terminal table (strategies as columns, metrics as rows, in
- * human units), one JSON document, or CSV (a header and one row per strategy) for scripts.
+ * human units: the rows and their texts are format.c's, shared with the HTML report), one JSON
+ * document, or CSV (a header and one row per strategy) for scripts.
  *
  * JSON and CSV carry raw numbers (bytes, nanoseconds, pages) and never depend on the locale. The
  * JSON document:
@@ -19,51 +20,9 @@
 #include <inttypes.h>
 #include <string.h>
 
-/* ---- human units ------------------------------------------------------------------------------- */
+/* ---- table ------------------------------------------------------------------------------------- */
 
-/* 1234567 -> "1,234,567" */
-static void fmt_count(char *out, size_t len, uint64_t v)
-{
-    char digits[32];
-    int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 2 < len; i++) {
-        out[o++] = digits[i];
-        if ((n - i - 1) % 3 == 0 && i != n - 1)
-            out[o++] = ',';
-    }
-    out[o] = '\0';
-}
-
-static void fmt_bytes(char *out, size_t len, uint64_t b)
-{
-    char c[40];
-    if (b >= (64ull << 30)) {
-        snprintf(out, len, "%.1f GiB", (double)b / (double)(1ull << 30));
-    } else if (b >= (1ull << 20)) {
-        fmt_count(c, sizeof c, b >> 20);
-        snprintf(out, len, "%s MiB", c);
-    } else {
-        snprintf(out, len, "%" PRIu64 " KiB", b >> 10);
-    }
-}
-
-static void fmt_ns(char *out, size_t len, uint64_t ns)
-{
-    if (ns < 1000)
-        snprintf(out, len, "%" PRIu64 " ns", ns);
-    else if (ns < 1000000)
-        snprintf(out, len, "%.1f \xc2\xb5s", (double)ns / 1e3);
-    else if (ns < 1000000000)
-        snprintf(out, len, "%.2f ms", (double)ns / 1e6);
-    else
-        snprintf(out, len, "%.2f s", (double)ns / 1e9);
-}
-
-static void fmt_pct(char *out, size_t len, double v)
-{
-    snprintf(out, len, "%.1f%%", v * 100);
-}
+#define NOTE_COLS 100
 
 /* Display width of a UTF-8 string (one column per code point). */
 static size_t width(const char *s)
@@ -89,76 +48,36 @@ static void pad_right(FILE *f, const char *s, size_t w)
         fputc(' ', f);
 }
 
-/* ---- table ------------------------------------------------------------------------------------- */
-
-enum metric {
-    M_AVAIL_AVG, M_AVAIL_MIN, M_ORD_FAIL, M_DEV_OK, M_DEV_RATE, M_P50, M_P99, M_MAX, M_MIGRATED,
-    M_DISCARDED, M_RETRIES, M_LFO, M_UNUSABLE, M_REPLAYED, M_SKIPPED, M_COUNT
-};
-
-static const char *const metric_label[M_COUNT] = {
-    "memory available, average",
-    "memory available, minimum",
-    "ordinary allocations failed",
-    "device allocations ok",
-    "device allocation success",
-    "allocation latency p50",
-    "allocation latency p99",
-    "allocation latency max",
-    "pages migrated",
-    "pages discarded",
-    "retries",
-    "largest free order (end)",
-    "free memory unusable at order 9",
-    "events replayed",
-    "events skipped",
-};
-
-static void cell(char *out, size_t len, enum metric m, const struct sim_result *r)
+/* Prints text word-wrapped at `cols` columns (notes under the table). */
+static void print_wrapped(FILE *f, const char *text, size_t cols)
 {
-    char a[40], b[40];
-    switch (m) {
-    case M_AVAIL_AVG: fmt_bytes(out, len, r->avail_bytes_avg); break;
-    case M_AVAIL_MIN: fmt_bytes(out, len, r->avail_bytes_min); break;
-    case M_ORD_FAIL:
-        fmt_count(a, sizeof a, r->ordinary_alloc_failures);
-        fmt_count(b, sizeof b, r->ordinary_allocs);
-        snprintf(out, len, "%s of %s", a, b);
-        break;
-    case M_DEV_OK:
-        fmt_count(a, sizeof a, r->device_allocs - r->device_alloc_failures);
-        fmt_count(b, sizeof b, r->device_allocs);
-        snprintf(out, len, "%s of %s", a, b);
-        break;
-    case M_DEV_RATE:
-        if (r->device_allocs)
-            fmt_pct(out, len, (double)(r->device_allocs - r->device_alloc_failures) /
-                                  (double)r->device_allocs);
-        else
-            snprintf(out, len, "-");
-        break;
-    case M_P50: fmt_ns(out, len, r->lat_p50); break;
-    case M_P99: fmt_ns(out, len, r->lat_p99); break;
-    case M_MAX: fmt_ns(out, len, r->lat_max); break;
-    case M_MIGRATED: fmt_count(out, len, r->pages_migrated); break;
-    case M_DISCARDED: fmt_count(out, len, r->pages_discarded); break;
-    case M_RETRIES: fmt_count(out, len, r->retries); break;
-    case M_LFO: snprintf(out, len, "%u", r->largest_free_order); break;
-    case M_UNUSABLE: fmt_pct(out, len, r->unusable_order9); break;
-    case M_REPLAYED: fmt_count(out, len, r->events_replayed); break;
-    case M_SKIPPED: fmt_count(out, len, r->events_skipped); break;
-    default: out[0] = '\0'; break;
+    size_t col = 0;
+    while (*text) {
+        size_t n = strcspn(text, " ");
+        if (col && col + 1 + n > cols) {
+            fputc('\n', f);
+            col = 0;
+        } else if (col) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(text, 1, n, f);
+        col += n;
+        text += n;
+        while (*text == ' ')
+            text++;
     }
+    fputc('\n', f);
 }
 
 static void machine_line(FILE *f, const struct sim_machine *m)
 {
     char b[64];
-    fmt_bytes(b, sizeof b, sim_machine_bytes(m));
+    sim_fmt_size(b, sizeof b, sim_machine_bytes(m));
     fprintf(f, "machine: %s in %u range%s, %u KiB pages", b, m->nr_ranges, m->nr_ranges == 1 ? "" : "s",
             (1u << (m->page_shift ? m->page_shift : 12)) >> 10);
     for (unsigned i = 0; i < m->nr_areas; i++) {
-        fmt_bytes(b, sizeof b, m->areas[i].size);
+        sim_fmt_size(b, sizeof b, m->areas[i].size);
         fprintf(f, "%s area %s %s", i ? "," : ";", m->areas[i].name, b);
     }
     if (m->cmdline[0])
@@ -183,20 +102,27 @@ void report_table(FILE *f, const struct sim_report *rep)
     for (size_t i = 0; i < rep->nresults; i++)
         pad_left(f, sim_strategy_name(rep->results[i].strategy), cw);
     fputc('\n', f);
-    for (unsigned m = 0; m < M_COUNT; m++) {
-        if ((m == M_REPLAYED || m == M_SKIPPED) && !replay)
+    for (unsigned m = 0; m < SIM_NMETRICS; m++) {
+        if (!sim_metric_shown((enum sim_metric)m, rep))
             continue;
-        pad_right(f, metric_label[m], lw);
+        pad_right(f, sim_metrics[m].label, lw);
         for (size_t i = 0; i < rep->nresults; i++) {
-            cell(buf, sizeof buf, (enum metric)m, &rep->results[i]);
+            sim_metric_text(buf, sizeof buf, (enum sim_metric)m, &rep->results[i]);
             pad_left(f, buf, cw);
         }
         fputc('\n', f);
     }
-    fprintf(f, "\nlatency: wall time of each device allocation call on this host (%s); memory "
-               "available: managed pages minus device buffers.\n",
-            rep->machine && rep->machine->backed ? "backed machine: migration copies page contents"
-                                                 : "metadata-only machine: no page contents are copied");
+    char note[512];
+    snprintf(note, sizeof note, "latency: wall time of each device allocation call on this host (%s); memory "
+             "available: managed pages minus device buffers.",
+             rep->machine && rep->machine->backed ? "backed machine: migration copies page contents"
+                                                  : "metadata-only machine: no page contents are copied");
+    fputc('\n', f);
+    print_wrapped(f, note, NOTE_COLS);
+    if (sim_metric_shown(SIM_M_SKIPPED, rep)) {
+        sim_skipped_note(note, sizeof note, rep);
+        print_wrapped(f, note, NOTE_COLS);
+    }
 }
 
 /* ---- JSON ---------------------------------------------------------------------------------------- */

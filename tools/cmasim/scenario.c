@@ -83,6 +83,7 @@ struct gen_params {
     bool have_ramp, have_quick;
     char area_names[SIM_MAX_AREAS][64]; /* as the library declares them */
     unsigned nr_area_names;
+    char file[512];                     /* for messages from the generator */
 };
 
 /* ---- small parsing helpers ----------------------------------------------------------------------- */
@@ -239,80 +240,6 @@ static void name_copy(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src);
 }
 
-/* ---- machine validation against the library ------------------------------------------------------ */
-
-/* Builds the scenario's boot layout on a throw-away machine (never onlined) and records the names of
- * the areas in declaration order. line_of_* tell which line to blame. */
-static int probe_machine(struct parser *p, struct sim_machine *m, struct gen_params *g,
-                         unsigned line_mem, const unsigned *line_range, const unsigned *line_reserve,
-                         unsigned line_cmdline, const unsigned *line_area)
-{
-    struct cma_mm_config cfg;
-    struct cma_mm *mm;
-    int r;
-    cma_mm_config_default(&cfg);
-    cfg.page_shift = m->page_shift;
-    cfg.nr_cpus = 1;
-    if ((r = cma_mm_create(&cfg, &mm))) {
-        p->line = line_mem;
-        return perr(p, "cannot create a machine: %s", cma_strerror(r));
-    }
-    int ret = 0;
-    for (unsigned i = 0; i < m->nr_ranges && !ret; i++)
-        if ((r = cma_memblock_add(mm, m->ranges[i].base, m->ranges[i].size))) {
-            p->line = line_range[i];
-            ret = perr(p, "memory range 0x%llx+0x%llx refused: %s",
-                       (unsigned long long)m->ranges[i].base, (unsigned long long)m->ranges[i].size,
-                       r == -CMA_EEXIST ? "overlaps another range" : cma_strerror(r));
-        }
-    for (unsigned i = 0; i < m->nr_reserved && !ret; i++)
-        if ((r = cma_memblock_reserve(mm, m->reserved[i].base, m->reserved[i].size))) {
-            p->line = line_reserve[i];
-            ret = perr(p, "reserve 0x%llx+0x%llx refused: %s", (unsigned long long)m->reserved[i].base,
-                       (unsigned long long)m->reserved[i].size,
-                       r == -CMA_EINVAL ? "not entirely inside memory"
-                       : r == -CMA_EBUSY ? "overlaps another reservation" : cma_strerror(r));
-        }
-    if (!ret && m->cmdline[0]) {
-        size_t pos = 0;
-        if ((r = cma_parse_cmdline_err(mm, m->cmdline, &pos))) {
-            p->line = line_cmdline;
-            ret = perr(p, "cmdline \"%s\" refused at character %zu: %s", m->cmdline, pos + 1,
-                       cma_strerror(r));
-        }
-    }
-    for (unsigned i = 0; i < m->nr_areas && !ret; i++)
-        if ((r = cma_declare_contiguous(mm, m->areas[i].name, m->areas[i].size, m->areas[i].base, 0, 0,
-                                        0, NULL))) {
-            p->line = line_area[i];
-            const char *why = r == -CMA_ENOMEM   ? "no room for it in memory"
-                              : r == -CMA_EBUSY  ? "it overlaps reserved memory or another area"
-                              : r == -CMA_EEXIST ? "an area of that name already exists"
-                              : r == -CMA_EINVAL ? "the base is not aligned to the CMA alignment "
-                                                   "(4 MiB with 4 KiB pages) or the range is not "
-                                                   "entirely memory"
-                                                 : cma_strerror(r);
-            ret = perr(p, "area %s refused by the library (%s): %s", m->areas[i].name, cma_err_name(r),
-                       why);
-        }
-    if (!ret) {
-        g->nr_area_names = 0;
-        for (unsigned i = 0; i < SIM_MAX_AREAS; i++) {
-            struct cma_area *a = cma_area_at(mm, i);
-            if (!a)
-                break;
-            name_copy(g->area_names[i], sizeof g->area_names[i], cma_area_name(a));
-            g->nr_area_names++;
-        }
-        if (cma_area_at(mm, SIM_MAX_AREAS)) {
-            p->line = line_cmdline ? line_cmdline : line_area[0];
-            ret = perr(p, "more than %d CMA areas", SIM_MAX_AREAS);
-        }
-    }
-    (void)cma_mm_destroy(mm);
-    return ret;
-}
-
 /* ---- the parser ---------------------------------------------------------------------------------- */
 
 /* Splits a "key=value" word in place; perr (and -1) when there is no '='. */
@@ -463,12 +390,12 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
     struct parser p = {.file = file, .line = 0, .err = err, .errlen = errlen};
     struct gen_params *g = calloc(1, sizeof *g);
     struct sim_machine *m = &sc->machine;
-    unsigned line_mem = 0, line_range[SIM_MAX_RANGES] = {0}, line_reserve[SIM_MAX_RANGES] = {0};
-    unsigned line_cmdline = 0, line_area[SIM_MAX_AREAS] = {0}, line_duration = 0, line_step = 0;
+    unsigned line_duration = 0, line_step = 0;
     bool have_memory = false;
     if (!g)
         return perr(&p, "out of memory");
     sc->gen = g;
+    name_copy(g->file, sizeof g->file, file);
     m->page_shift = 12;
     sc->seed = 1;
     g->pin_style = PIN_LONGTERM;
@@ -519,7 +446,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                 return perr(&p, "memory and range lines cannot be mixed (memory SIZE is range 0 SIZE)");
             m->ranges[0] = (struct sim_range){0, sz};
             m->nr_ranges = 1;
-            line_range[0] = line_mem = p.line;
+            m->line_ranges[0] = p.line;
             have_memory = true;
         } else if (!strcmp(key, "range")) {
             uint64_t b, sz;
@@ -529,9 +456,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                 return perr(&p, "memory and range lines cannot be mixed (memory SIZE is range 0 SIZE)");
             if (m->nr_ranges == SIM_MAX_RANGES)
                 return perr(&p, "more than %d ranges", SIM_MAX_RANGES);
-            line_range[m->nr_ranges] = p.line;
-            if (!line_mem)
-                line_mem = p.line;
+            m->line_ranges[m->nr_ranges] = p.line;
             m->ranges[m->nr_ranges++] = (struct sim_range){b, sz};
         } else if (!strcmp(key, "reserve")) {
             uint64_t b, sz;
@@ -539,7 +464,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                 return perr(&p, "usage: reserve BASE SIZE (e.g. reserve 0 32M)");
             if (m->nr_reserved == SIM_MAX_RANGES)
                 return perr(&p, "more than %d reservations", SIM_MAX_RANGES);
-            line_reserve[m->nr_reserved] = p.line;
+            m->line_reserved[m->nr_reserved] = p.line;
             m->reserved[m->nr_reserved++] = (struct sim_range){b, sz};
         } else if (!strcmp(key, "area")) {
             uint64_t sz, base = 0;
@@ -551,7 +476,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                 return perr(&p, "area name longer than %d characters", CMA_AREA_NAME_MAX);
             if (m->nr_areas == SIM_MAX_AREAS)
                 return perr(&p, "more than %d areas", SIM_MAX_AREAS);
-            line_area[m->nr_areas] = p.line;
+            m->line_areas[m->nr_areas] = p.line;
             struct sim_area *a = &m->areas[m->nr_areas++];
             name_copy(a->name, sizeof a->name, w[1]);
             a->size = sz;
@@ -564,7 +489,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             if (m->cmdline[0])
                 return perr(&p, "only one cmdline line");
             name_copy(m->cmdline, sizeof m->cmdline, restbuf);
-            line_cmdline = p.line;
+            m->line_cmdline = p.line;
         } else if (!strcmp(key, "page_size")) {
             uint64_t ps;
             if (n != 2 || !sim_parse_size(w[1], &ps) || ps < 4096 || ps > 65536 || (ps & (ps - 1)))
@@ -572,6 +497,7 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
             m->page_shift = 0;
             while ((1ull << m->page_shift) < ps)
                 m->page_shift++;
+            m->line_page_size = p.line;
         } else if (!strcmp(key, "duration") || !strcmp(key, "quick") || !strcmp(key, "ramp") ||
                    !strcmp(key, "step")) {
             uint64_t d;
@@ -648,8 +574,14 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
         p.line = g->nbg ? g->bg[g->nbg - 1].line : 0;
         return perr(&p, "background shares add up to %.0f%% of memory (at most 100%%)", total * 100);
     }
-    if (probe_machine(&p, m, g, line_mem, line_range, line_reserve, line_cmdline, line_area))
-        return -1;
+    /* the machine against libcma's limits and layout rules; the areas as the library declares them */
+    struct sim_layout lay;
+    int r = sim_machine_check(m, file, &lay, err, errlen);
+    if (r)
+        return r;
+    g->nr_area_names = lay.nr_areas;
+    for (unsigned i = 0; i < lay.nr_areas; i++)
+        name_copy(g->area_names[i], sizeof g->area_names[i], lay.area_name[i]);
     for (unsigned i = 0; i < g->ndev; i++) {
         struct dev_line *d = &g->dev[i];
         unsigned a;
@@ -667,6 +599,16 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                         g->nr_area_names ? names : "none declared");
         }
         d->area_idx = a;
+        for (unsigned k = 0; k < d->nsizes; k++)
+            if ((d->sizes[k] + lay.page_size - 1) / lay.page_size > lay.area_pages[a]) {
+                char sz[40], as[40];
+                p.line = d->line;
+                sim_fmt_size(sz, sizeof sz, d->sizes[k]);
+                sim_fmt_size(as, sizeof as, lay.area_pages[a] * lay.page_size);
+                return perr(&p, "device %s: size %s is larger than area %s (%s): every such allocation "
+                                "would fail; make the area larger or the size smaller",
+                            d->name, sz, d->area, as);
+            }
     }
     return 0;
 }
@@ -801,13 +743,13 @@ int sim_scenario_load(const char *name_or_path, struct sim_scenario *sc, char *e
             }
             snprintf(err, errlen, "%s: no such built-in scenario or file (built-ins: %s)", name_or_path,
                      names);
-            return -1;
+            return CMASIM_EXIT_INPUT;
         }
         if (probe)
             fclose(probe);
         char *text = read_file(name_or_path, err, errlen);
         if (!text)
-            return -1;
+            return CMASIM_EXIT_INPUT;
         r = parse_text(name_or_path, text, sc, err, errlen);
         free(text);
         if (!r && !sc->name[0]) {
@@ -822,7 +764,7 @@ int sim_scenario_load(const char *name_or_path, struct sim_scenario *sc, char *e
     }
     if (r) {
         sim_scenario_free(sc);
-        return -1;
+        return r < 0 ? CMASIM_EXIT_INPUT : r; /* perr's -1: a line of the file */
     }
     return 0;
 }
@@ -891,14 +833,21 @@ struct gen {
     uint64_t next_id;
     enum pin_style pin;
     unsigned page_shift;
-    bool oom;
+    bool oom, full; /* full: SIM_MAX_EVENTS reached although the estimate allowed the workload */
 };
+
+static void gen_push(struct gen *g, const struct sim_event *e)
+{
+    if (g->t->n >= SIM_MAX_EVENTS)
+        g->full = g->oom = true;
+    else if (sim_trace_push(g->t, e))
+        g->oom = true;
+}
 
 static void emit(struct gen *g, uint64_t t, enum sim_op op, uint64_t id)
 {
     struct sim_event e = {.t_ns = t, .op = op, .id = id};
-    if (sim_trace_push(g->t, &e))
-        g->oom = true;
+    gen_push(g, &e);
 }
 
 static void bg_alloc(struct gen *g, struct bg_state *s, uint64_t t)
@@ -922,8 +871,7 @@ static void bg_alloc(struct gen *g, struct bg_state *s, uint64_t t)
         e.gfp = CMA_GFP_UNMOVABLE;
         break;
     }
-    if (sim_trace_push(g->t, &e))
-        g->oom = true;
+    gen_push(g, &e);
     if (b->cls == SIM_CLASS_PINNED)
         emit(g, t, g->pin == PIN_GET ? SIM_OP_GET : SIM_OP_PIN, e.id);
     if (s->n == s->cap) {
@@ -1009,6 +957,91 @@ static int action_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* ---- the event budget ------------------------------------------------------------------------------
+ * Computed from the parameters before anything is generated, so an exploding scenario is refused at
+ * once instead of eating the host. Devices: exact upper bound (every burst in [start, duration), two
+ * events per buffer). Background: the live blocks at the class's share (machine pages over the mean
+ * block size), one event each to allocate them, two per churned block (free and replacement), one
+ * per clean/dirty flip at most; pinned blocks add their pin and unpin.
+ */
+static double bg_events(const struct bg_line *b, double machine_pages, double secs, double ramp_secs)
+{
+    double mean = 0;
+    for (unsigned o = b->order_lo; o <= b->order_hi; o++)
+        mean += (double)(1ull << o);
+    mean /= (double)(b->order_hi - b->order_lo + 1);
+    double live = b->share * machine_pages / mean, per = b->cls == SIM_CLASS_PINNED ? 2 : 1;
+    double after = secs > ramp_secs ? secs - ramp_secs : 0;
+    double ev = live * per + 2 * per * b->churn * live * after;
+    if (b->cls == SIM_CLASS_PAGECACHE)
+        ev += b->flip * live * secs;
+    return ev;
+}
+
+static double dev_events(const struct dev_line *d, uint64_t start, uint64_t duration)
+{
+    if (start >= duration)
+        return 0;
+    double bursts = (double)((duration - start + d->every_ns - 1) / d->every_ns);
+    return bursts * d->burst * 2;
+}
+
+static void fmt_events(char *out, size_t len, double ev)
+{
+    sim_fmt_count(out, len, ev >= 1.8e19 ? UINT64_MAX : (uint64_t)ev);
+}
+
+/* 0, or -1 with the message naming the line that produces the most events. */
+static int check_budget(const struct sim_scenario *sc, const struct gen_params *gp, uint64_t duration,
+                        uint64_t ramp, double scale, bool quick, char *err, size_t errlen)
+{
+    const double pages = (double)(sim_machine_bytes(&sc->machine) >> sc->machine.page_shift);
+    const double secs = (double)duration / 1e9, ramp_secs = (double)ramp / 1e9;
+    double total = 0, worst = -1;
+    unsigned worst_line = 0;
+    char what[256] = "";
+    for (unsigned i = 0; i < gp->nbg; i++) {
+        double ev = bg_events(&gp->bg[i], pages, secs, ramp_secs);
+        total += ev;
+        if (ev > worst) {
+            worst = ev;
+            worst_line = gp->bg[i].line;
+            snprintf(what, sizeof what, "background %s: about", class_names[gp->bg[i].cls]);
+        }
+    }
+    for (unsigned i = 0; i < gp->ndev; i++) {
+        const struct dev_line *d = &gp->dev[i];
+        uint64_t start = d->have_start ? (uint64_t)((double)d->start_ns * scale) : ramp;
+        double ev = dev_events(d, start, duration);
+        total += ev;
+        if (ev > worst) {
+            char every[40], n[40];
+            worst = ev;
+            worst_line = d->line;
+            sim_fmt_ns(every, sizeof every, d->every_ns);
+            sim_fmt_count(n, sizeof n, d->burst);
+            snprintf(what, sizeof what, "device %s (%s buffer%s every %s, each allocated and released):", d->name,
+                     n, d->burst == 1 ? "" : "s", every);
+        }
+    }
+    if (total <= (double)SIM_MAX_EVENTS)
+        return 0;
+    char w[40], t[40], lim[40], dur[40];
+    fmt_events(w, sizeof w, worst);
+    fmt_events(t, sizeof t, total);
+    sim_fmt_count(lim, sizeof lim, SIM_MAX_EVENTS);
+    sim_fmt_ns(dur, sizeof dur, duration);
+    if (worst * 2 >= total)
+        snprintf(err, errlen, "%s:%u: %s %s events in %s%s; cmasim generates at most %s events "
+                 "(docs/cmasim.md, LIMITS)", gp->file, worst_line, what, w, dur,
+                 quick ? " (--quick)" : "", lim);
+    else
+        snprintf(err, errlen, "%s:%u: %s %s events in %s%s, and all lines together %s; cmasim generates at most %s "
+                 "events (docs/cmasim.md, LIMITS)", gp->file, worst_line, what, w, dur,
+                 quick ? " (--quick)" : "", t, lim);
+    return -1;
+}
+
 int sim_scenario_generate(const struct sim_scenario *sc, uint64_t seed, bool quick,
                           struct sim_trace *out, char *err, size_t errlen)
 {
@@ -1027,6 +1060,9 @@ int sim_scenario_generate(const struct sim_scenario *sc, uint64_t seed, bool qui
     }
     if (!ramp)
         ramp = 1;
+    if (check_budget(sc, gp, duration, ramp, scale, quick, err, errlen))
+        return -1;
+    sim_progress_phase("generating the workload (%s)", sc->name);
     const uint64_t step = sc->step_ns;
     const uint64_t machine_pages = sim_machine_bytes(&sc->machine) >> sc->machine.page_shift;
 
@@ -1053,6 +1089,7 @@ int sim_scenario_generate(const struct sim_scenario *sc, uint64_t seed, bool qui
     size_t nact = 0, capact = 0;
     uint64_t seq = 0;
     for (uint64_t t = 0; t < duration && !g.oom; t += step) {
+        sim_progress_update(t, duration);
         for (unsigned i = 0; i < gp->nbg; i++)
             bg_step(&g, &bg[i], t, step, ramp, machine_pages);
 
@@ -1129,8 +1166,7 @@ int sim_scenario_generate(const struct sim_scenario *sc, uint64_t seed, bool qui
             struct sim_event e = act[k].ev;
             if (e.t_ns < t)
                 e.t_ns = t;
-            if (sim_trace_push(out, &e))
-                g.oom = true;
+            gen_push(&g, &e);
         }
     }
     free(act);
@@ -1139,8 +1175,14 @@ int sim_scenario_generate(const struct sim_scenario *sc, uint64_t seed, bool qui
     for (unsigned i = 0; i < gp->ndev; i++)
         free(dev[i].rel);
     if (g.oom) {
+        char lim[40];
         sim_trace_free(out);
-        snprintf(err, errlen, "%s: out of memory generating the workload", sc->name);
+        sim_fmt_count(lim, sizeof lim, SIM_MAX_EVENTS);
+        if (g.full)
+            snprintf(err, errlen, "%s: the workload grew past %s events, cmasim's limit (docs/cmasim.md, "
+                     "LIMITS): shorten the duration or lower the churn", gp->file, lim);
+        else
+            snprintf(err, errlen, "%s: out of memory generating the workload", gp->file);
         return -1;
     }
     out->max_id = g.next_id - 1;

@@ -51,7 +51,8 @@
  * Diagnostics: with CMASIM_VERBOSE set in the environment, every device allocation prints one line
  * to stderr (strategy, time, area, size, result, latency, pages migrated/discarded, retries).
  *
- * Not reentrant across threads only because of the progress bar's state; runs are sequential.
+ * Progress (progress.c): per strategy the phases "building the machine", "replaying" (with a bar),
+ * "freeing and checking". Runs are sequential.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cmasim.h"
@@ -62,14 +63,6 @@
 #include <time.h>
 
 /* ---- data model helpers ------------------------------------------------------------------------- */
-
-static const char *const strategy_names[SIM_NSTRATEGIES] = {"carveout", "cma-linux", "cma",
-                                                            "cma-discard"};
-
-const char *sim_strategy_name(enum sim_strategy s)
-{
-    return (unsigned)s < SIM_NSTRATEGIES ? strategy_names[s] : "?";
-}
 
 unsigned sim_strategy_parse(const char *list)
 {
@@ -83,7 +76,7 @@ unsigned sim_strategy_parse(const char *list)
         if (n == 0)
             return 0;
         for (i = 0; i < SIM_NSTRATEGIES; i++)
-            if (strlen(strategy_names[i]) == n && !strncmp(strategy_names[i], s, n))
+            if (strlen(sim_strategy_name(i)) == n && !strncmp(sim_strategy_name(i), s, n))
                 break;
         if (i == SIM_NSTRATEGIES) {
             if (n == 3 && !strncmp(s, "all", 3))
@@ -100,13 +93,6 @@ unsigned sim_strategy_parse(const char *list)
     return mask;
 }
 
-uint64_t sim_machine_bytes(const struct sim_machine *m)
-{
-    uint64_t b = 0;
-    for (unsigned i = 0; i < m->nr_ranges; i++)
-        b += m->ranges[i].size;
-    return b;
-}
 
 /* sim_trace_push and sim_trace_free live in trace.c. */
 
@@ -436,58 +422,6 @@ struct machine_areas {
     uint64_t count[SIM_MAX_AREAS];
 };
 
-/* memblock + areas, before online. */
-static int boot_layout(struct cma_mm *mm, const struct sim_machine *m, bool declare_areas, char *err,
-                       size_t errlen)
-{
-    int r;
-    for (unsigned i = 0; i < m->nr_ranges; i++)
-        if ((r = cma_memblock_add(mm, m->ranges[i].base, m->ranges[i].size))) {
-            snprintf(err, errlen, "memory range 0x%llx+0x%llx: cma_memblock_add: %s",
-                     (unsigned long long)m->ranges[i].base, (unsigned long long)m->ranges[i].size,
-                     cma_strerror(r));
-            return r;
-        }
-    for (unsigned i = 0; i < m->nr_reserved; i++)
-        if ((r = cma_memblock_reserve(mm, m->reserved[i].base, m->reserved[i].size))) {
-            snprintf(err, errlen, "reserve 0x%llx+0x%llx: cma_memblock_reserve: %s",
-                     (unsigned long long)m->reserved[i].base, (unsigned long long)m->reserved[i].size,
-                     cma_strerror(r));
-            return r;
-        }
-    if (!declare_areas)
-        return 0;
-    if (m->cmdline[0]) {
-        size_t pos = 0;
-        if ((r = cma_parse_cmdline_err(mm, m->cmdline, &pos))) {
-            snprintf(err, errlen, "cmdline \"%s\": refused at character %zu: %s", m->cmdline, pos + 1,
-                     cma_strerror(r));
-            return r;
-        }
-    }
-    for (unsigned i = 0; i < m->nr_areas; i++)
-        if ((r = cma_declare_contiguous(mm, m->areas[i].name, m->areas[i].size, m->areas[i].base, 0,
-                                        0, 0, NULL))) {
-            snprintf(err, errlen, "area %s: cma_declare_contiguous: %s", m->areas[i].name,
-                     cma_strerror(r));
-            return r;
-        }
-    return 0;
-}
-
-static int create_mm(const struct sim_machine *m, struct cma_mm **mmp, char *err, size_t errlen)
-{
-    struct cma_mm_config cfg;
-    cma_mm_config_default(&cfg);
-    cfg.page_shift = m->page_shift ? m->page_shift : 12;
-    cfg.nr_cpus = 1;
-    cfg.backing = m->backed ? CMA_BACKING_HOST : CMA_BACKING_NONE;
-    int r = cma_mm_create(&cfg, mmp);
-    if (r)
-        snprintf(err, errlen, "cma_mm_create: %s", cma_strerror(r));
-    return r;
-}
-
 static void collect_areas(struct cma_mm *mm, struct machine_areas *ma)
 {
     ma->n = 0;
@@ -512,17 +446,17 @@ static int build_machine(const struct sim_machine *m, enum sim_strategy s, struc
     *mmp = NULL;
     if (s == SIM_CARVEOUT) {
         struct cma_mm *probe;
-        if ((r = create_mm(m, &probe, err, errlen)))
+        if ((r = sim_machine_create(m, &probe, err, errlen)))
             return r;
-        r = boot_layout(probe, m, true, err, errlen);
+        r = sim_machine_boot(probe, m, NULL, true, err, errlen);
         if (!r)
             collect_areas(probe, ma);
         (void)cma_mm_destroy(probe);
         if (r)
             return r;
-        if ((r = create_mm(m, &mm, err, errlen)))
+        if ((r = sim_machine_create(m, &mm, err, errlen)))
             return r;
-        if ((r = boot_layout(mm, m, false, err, errlen)))
+        if ((r = sim_machine_boot(mm, m, NULL, false, err, errlen)))
             goto fail;
         uint64_t ps = 1ull << (m->page_shift ? m->page_shift : 12);
         for (unsigned i = 0; i < ma->n; i++) {
@@ -534,9 +468,9 @@ static int build_machine(const struct sim_machine *m, enum sim_strategy s, struc
             carves[i] = (struct carve){.base = ma->base[i], .count = ma->count[i]};
         }
     } else {
-        if ((r = create_mm(m, &mm, err, errlen)))
+        if ((r = sim_machine_create(m, &mm, err, errlen)))
             return r;
-        if ((r = boot_layout(mm, m, true, err, errlen)))
+        if ((r = sim_machine_boot(mm, m, NULL, true, err, errlen)))
             goto fail;
         collect_areas(mm, ma);
     }
@@ -566,24 +500,6 @@ fail:
 
 #define MAX_CELLS 2048
 #define SNAP_BUDGET (4ull << 20)
-
-static int cell_rank(char c)
-{
-    switch (c) {
-    case 'I': return 20;
-    case 'U': return 19;
-    case 'R': return 18;
-    case 'H': return 17;
-    case 'M': return 16;
-    case 'C': return 15;
-    case 'u': return 9;
-    case 'r': return 8;
-    case 'h': return 7;
-    case 'm': return 6;
-    case 'c': return 5;
-    default: return 0; /* '.' hole */
-    }
-}
 
 struct snapper {
     char *buf;
@@ -636,7 +552,7 @@ static void downsample(const char *raw, size_t nraw, char *row, size_t ncells)
         size_t a = j * nraw / ncells, b = (j + 1) * nraw / ncells;
         char best = raw[a];
         for (size_t k = a + 1; k < b; k++)
-            if (cell_rank(raw[k]) > cell_rank(best))
+            if (sim_pb_rank(raw[k]) > sim_pb_rank(best))
                 best = raw[k];
         row[j] = best;
     }
@@ -682,36 +598,6 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t progress_t0;
-static bool progress_shown;
-static unsigned progress_last = ~0u; /* strategy * 1000 + percent last drawn */
-
-static void progress(enum sim_strategy s, size_t done, size_t total, bool final)
-{
-    uint64_t now = now_ns();
-    if (!progress_t0)
-        progress_t0 = now;
-    if (final) {
-        if (progress_shown)
-            fputs("\r\033[K", stderr);
-        progress_shown = false;
-        return;
-    }
-    if (now - progress_t0 < 1000000000ull)
-        return;
-    unsigned pct = total ? (unsigned)(done * 100 / total) : 100, w = 40, fill = pct * w / 100;
-    if (progress_shown && progress_last == (unsigned)s * 1000 + pct)
-        return;
-    progress_last = (unsigned)s * 1000 + pct;
-    char bar[48];
-    for (unsigned i = 0; i < w; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[w] = '\0';
-    fprintf(stderr, "\rcmasim: %-12s [%s] %3u%%", sim_strategy_name(s), bar, pct);
-    fflush(stderr);
-    progress_shown = true;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -1042,8 +928,11 @@ static int take_snapshot(struct run *R, struct snapper *sp, uint64_t t)
     int x = snap_raw(R->mm, sp);
     if (x)
         return internal(R, "cma_mm_dump(CMA_DUMP_PAGEBLOCK_MAP): %s", cma_strerror(x));
-    if (!r->npb)
+    if (!r->npb) {
         r->npb = sp->nraw < MAX_CELLS ? sp->nraw : MAX_CELLS;
+        r->pb_total = sp->nraw;
+        r->pb_bytes = R->page_size << cma_mm_pageblock_order(R->mm);
+    }
     if (!r->npb || sp->nraw < r->npb)
         return 0;
     downsample(sp->raw, sp->nraw, r->pbmap + r->nsnap * r->npb, r->npb);
@@ -1124,22 +1013,23 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
     R->err = err;
     R->errlen = errlen;
     R->verbose = getenv("CMASIM_VERBOSE") != NULL;
+    char label[96];
+    snprintf(label, sizeof label, "strategy %u of %u (%s)", o->index, o->count, sim_strategy_name(s));
+    sim_progress_phase("%s: building the machine", label);
     int ret = build_machine(m, s, &R->mm, &R->ma, R->carves, err, errlen);
     if (ret) {
         free(R);
         return CMASIM_EXIT_SETUP;
     }
-    if (o->progress)
-        progress(s, 0, t->n, false);
+    sim_progress_phase("%s: replaying", label);
 
-    /* event area index -> machine area: by name when the trace names its areas, else by index */
+    /* event area index -> machine area, by name (the trace's or the scenario's names, which main.c
+     * and scenario.c have checked against the machine); an unknown name maps to none (skipped) */
     for (unsigned i = 0; i < 256; i++) {
-        R->area_map[i] = i < R->ma.n ? (int)i : -1;
-        if (i < t->nr_area_names) {
-            for (unsigned k = 0; k < R->ma.n; k++)
-                if (!strcmp(R->ma.name[k], t->area_names[i]))
-                    R->area_map[i] = (int)k;
-        }
+        R->area_map[i] = -1;
+        for (unsigned k = 0; i < t->nr_area_names && k < R->ma.n; k++)
+            if (!strcmp(R->ma.name[k], t->area_names[i]))
+                R->area_map[i] = (int)k;
     }
 
     if (idmap_init(&R->objmap, t->max_id, t->n) || idmap_init(&R->bufmap, t->max_id, t->n)) {
@@ -1222,8 +1112,8 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
             r->events_skipped++;
         else
             ret = x;
-        if (o->progress && (i & 16383) == 0)
-            progress(s, i, t->n, false);
+        if ((i & 16383) == 0)
+            sim_progress_update(i, t->n);
     }
     if (!ret) {
         while (next_sample <= t_end) {
@@ -1265,8 +1155,7 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
         }
     }
 out:
-    if (o->progress)
-        progress(s, t->n, t->n, true);
+    sim_progress_phase("%s: freeing and checking", label);
     ret = teardown(R, ret);
     idmap_free(&R->objmap);
     idmap_free(&R->bufmap);

@@ -11,6 +11,7 @@
  * Object ids are renumbered: every alloc/cma_alloc gets a fresh dense id 1, 2, 3... (so an id the
  * trace reuses after a free becomes a new object, and t->max_id bounds the engine's owner table).
  */
+#define _POSIX_C_SOURCE 200809L
 #include "cmasim.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- the event list ------------------------------------------------------------------------------ */
 
@@ -218,6 +220,9 @@ static int push(struct ctx *c, enum sim_op op, uint64_t t_ns, uint64_t id, struc
     ev.t_ns = t_ns;
     ev.id = id;
     ev.line = c->line > UINT32_MAX ? UINT32_MAX : (uint32_t)c->line;
+    if (c->t->n >= SIM_MAX_EVENTS)
+        return fail(c, "more than %llu events: cmasim's limit (docs/cmasim.md, LIMITS); replay a part of "
+                       "the trace", (unsigned long long)SIM_MAX_EVENTS);
     if (sim_trace_push(c->t, &ev) != 0)
         return fail(c, "out of memory");
     c->last_t = t_ns;
@@ -550,6 +555,7 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
             if (!sim_parse_size(val, &size) || size == 0)
                 return fail(c, "machine: bad memory size '%s' (expected e.g. 2G)", show(val, b));
             c->m.ranges[0] = (struct sim_range){0, size};
+            c->m.line_ranges[0] = (unsigned)c->line;
             c->m.nr_ranges = 1;
             c->have_memory = true;
         } else if (strcmp(key, "range") == 0 || strcmp(key, "reserved") == 0) {
@@ -566,6 +572,7 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
             unsigned *n = res ? &c->m.nr_reserved : &c->m.nr_ranges;
             if (*n >= SIM_MAX_RANGES)
                 return fail(c, "machine: more than %d %s lines", SIM_MAX_RANGES, key);
+            (res ? c->m.line_reserved : c->m.line_ranges)[*n] = (unsigned)c->line;
             (res ? c->m.reserved : c->m.ranges)[(*n)++] = r;
         } else if (strcmp(key, "area") == 0) {
             int np = split_commas(val, part, 3);
@@ -582,6 +589,7 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
             if (c->m.nr_areas >= SIM_MAX_AREAS)
                 return fail(c, "machine: more than %d areas", SIM_MAX_AREAS);
             snprintf(a.name, sizeof a.name, "%s", part[0]);
+            c->m.line_areas[c->m.nr_areas] = (unsigned)c->line;
             c->m.areas[c->m.nr_areas++] = a;
         } else if (strcmp(key, "cmdline") == 0) {
             if (c->have_cmdline)
@@ -589,16 +597,21 @@ static int machine_line(struct ctx *c, char **tok, int ntok)
             if (strlen(val) >= sizeof c->m.cmdline)
                 return fail(c, "machine: cmdline longer than %zu characters", sizeof c->m.cmdline - 1);
             snprintf(c->m.cmdline, sizeof c->m.cmdline, "%s", val);
+            c->m.line_cmdline = (unsigned)c->line;
             c->have_cmdline = true;
             cmdline_area_names(c, val);
         } else if (strcmp(key, "page_size") == 0) {
             uint64_t ps;
-            if (!sim_parse_size(val, &ps) || ps < 4096 || ps > (1u << 20) || (ps & (ps - 1)))
-                return fail(c, "machine: bad page_size '%s' (a power of two, 4K..1M)", show(val, b));
+            if (!sim_parse_size(val, &ps) || ps < (1u << CMA_PAGE_SHIFT_MIN) ||
+                ps > (1u << CMA_PAGE_SHIFT_MAX) || (ps & (ps - 1)))
+                return fail(c, "machine: page_size '%s': libcma supports pages of %uK to %uK, a power of two "
+                               "(CMA_PAGE_SHIFT_MIN..CMA_PAGE_SHIFT_MAX)", show(val, b),
+                            (1u << CMA_PAGE_SHIFT_MIN) >> 10, (1u << CMA_PAGE_SHIFT_MAX) >> 10);
             unsigned sh = 0;
             while ((1ull << sh) < ps)
                 sh++;
             c->m.page_shift = sh;
+            c->m.line_page_size = (unsigned)c->line;
         } else {
             return fail(c, "machine: unknown key '%s' (memory, range, reserved, area, cmdline, "
                            "page_size)", show(key, b));
@@ -1142,7 +1155,17 @@ static int ft_cma_alloc(struct ctx *c, uint64_t t, const struct fields *f, const
         c->t->events_skipped++;
         return 0;
     }
-    int area = area_index(c, name ? name : "reserved", true);
+    /* the name as a cma= command line can declare it: characters its names do not allow become '_'
+     * (device-tree areas are named like "linux,cma": declare them as linux_cma) */
+    char cname[CMA_AREA_NAME_MAX + 8];
+    snprintf(cname, sizeof cname, "%s", name ? name : "reserved");
+    for (char *p = cname; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || is_digit(*p) || *p == '_' || *p == '.' ||
+              *p == '-'))
+            *p = '_';
+    if (name && strlen(name) > CMA_AREA_NAME_MAX)
+        snprintf(cname, sizeof cname, "%s", name); /* too long: area_index refuses it with its name */
+    int area = area_index(c, cname, true);
     if (area < 0)
         return -1;
     struct sim_event e = {.area = (uint8_t)area, .align_order = (uint8_t)align, .count = count};
@@ -1242,6 +1265,7 @@ struct reader {
     char *blk; /* READ_BLOCK bytes read ahead */
     size_t pos, end;
     bool eof;
+    uint64_t bytes, size; /* read so far, and the file's size (0: unknown, a pipe) for the progress */
     char *buf; /* the current line */
     size_t cap;
 };
@@ -1259,6 +1283,8 @@ static int read_line(struct ctx *c, struct reader *r, size_t *lenp)
                 break;
             r->end = fread(r->blk, 1, READ_BLOCK, r->f);
             r->pos = 0;
+            r->bytes += r->end;
+            sim_progress_update(r->bytes, r->size);
             if (r->end == 0) {
                 if (ferror(r->f)) {
                     if (c->err && c->errlen)
@@ -1320,6 +1346,10 @@ int sim_trace_load(const char *path, enum sim_trace_format fmt, struct sim_trace
             snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
+    struct stat st;
+    if (fstat(fileno(r.f), &st) == 0 && S_ISREG(st.st_mode))
+        r.size = (uint64_t)st.st_size;
+    sim_progress_phase("reading %s", is_stdin ? "standard input" : path);
     r.blk = malloc(READ_BLOCK);
     if (!r.blk) {
         if (!is_stdin)
