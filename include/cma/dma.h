@@ -71,6 +71,7 @@ struct cma_iommu_config {
     unsigned iotlb_entries;   /* software IOTLB model used by cma_iommu_access (stale entries can be
                                  observed), 0 = none (default); at most 4096 */
 };
+/** Fills cfg with the defaults listed above (48 IOVA bits, 4 KiB | 2 MiB | 1 GiB, lazy, no hooks). */
 void cma_iommu_config_default(struct cma_iommu_config *cfg);
 
 /**
@@ -139,6 +140,7 @@ struct cma_iommu_stats {
     uint64_t fq_full_flushes, fq_timeout_flushes;
     uint64_t iotlb_hits, iotlb_misses, iotlb_stale_hits; /* cma_iommu_access with the model */
 };
+/** A snapshot of the domain's counters (each group under its own lock). -EINVAL for NULL. */
 int cma_iommu_get_stats(const struct cma_iommu *io, struct cma_iommu_stats *st);
 
 /* ---- devices and the DMA API ------------------------------------------------------------------- */
@@ -151,6 +153,7 @@ struct cma_dev_config {
     struct cma_iommu *iommu;  /* NULL: direct (device address == physical address) */
     struct cma_area *area;    /* NULL: the machine's default area, else the device's own */
 };
+/** Fills cfg with the defaults listed above (32 bits, direct, the machine's default area). */
 void cma_dev_config_default(struct cma_dev_config *cfg);
 
 /**
@@ -204,6 +207,7 @@ struct cma_dev_stats {
     uint64_t alloc_from_area, alloc_from_buddy, alloc_scattered; /* where buffers came from */
     uint64_t bad_calls;          /* frees and unmaps refused (size mismatch, nothing there) */
 };
+/** A snapshot of the device's counters. -EINVAL for NULL. */
 int cma_dev_get_stats(const struct cma_dev *dev, struct cma_dev_stats *st);
 
 #ifdef __cplusplus
