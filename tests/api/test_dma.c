@@ -8,7 +8,8 @@
  *                          (unaligned, size 0, prot, IOVA 0, outside the aperture, free page -EFAULT,
  *                          not memory -EINVAL, overlap -EEXIST, partial / wrong-size / double unmap)
  *   raw_map_over_existing  mapping over a live translation: -EEXIST, state unchanged
- *   block_sizes            page-size choice: 2 MiB-aligned contiguous memory is one 2 MiB entry; the
+ *   block_sizes            page-size choice: 2 MiB-aligned contiguous memory is one 2 MiB entry (part
+ *                          of it cannot be unmapped: -EINVAL, the block stays); the
  *                          4 MiB + 8 KiB range at 0x1ff000 -> 0x...1ff000 is 4 entries; the same range
  *                          at an IOVA with another offset modulo 2 MiB is 1026 4 KiB entries
  *   table_pages_accounted  table pages come from the machine (nr_allocated moves with pt_pages) and all
@@ -23,7 +24,8 @@
  *                          blocks exist, size check on free (-EINVAL, kept), double free -ENOENT,
  *                          every page back afterwards
  *   alloc_direct_area      direct device: default area ("reserved"), alignment capped at 1 MiB, small
- *                          sizes from the buddy, own area for any size, cpu_addr zeroed and usable
+ *                          sizes from the buddy, own area for any size and the buddy once it is full,
+ *                          cpu_addr zeroed and usable
  *   direct_map_pages       contiguous below the limit: dma == phys; non-contiguous / above the limit
  *                          -EINVAL; repeated identical mappings; wrong n -EINVAL; double unmap
  *   dev32_high_memory      32-bit direct device, memory above 4 GiB: every buffer below 4 GiB, then a
@@ -219,6 +221,11 @@ static void block_sizes(void)
     cma_phys_t got;
     EXPECT_OK(cma_iommu_translate(io, 64 * MiB + 0x12345, &got));
     EXPECT_UEQ(got, cma_pfn_to_phys(mm, big) + 0x12345);
+    /* part of a block entry: refused (blocks are never split), the whole block stays mapped */
+    EXPECT_ERR(cma_iommu_unmap(io, 64 * MiB, 1 * MiB), -CMA_EINVAL);
+    EXPECT_ERR(cma_iommu_unmap(io, 64 * MiB + 1 * MiB, 1 * MiB), -CMA_ENOENT);
+    EXPECT_OK(cma_iommu_translate(io, 64 * MiB + 1 * MiB + 8, &got));
+    EXPECT_UEQ(got, cma_pfn_to_phys(mm, big) + 1 * MiB + 8);
     EXPECT_OK(cma_iommu_unmap(io, 64 * MiB, 2 * MiB));
 
     /* the worked example: 4 MiB + 8 KiB at IOVA 0x1ff000 from physical 0x...1ff000 */
@@ -532,14 +539,23 @@ static void alloc_direct_area(void)
     ASSERT_OK(cma_dma_alloc(d, 4 * MiB, &again, &cpu));
     EXPECT_EQ(((uint8_t *)cpu)[12345], 0);
     EXPECT_OK(cma_dma_free(d, 4 * MiB, again));
-    /* a device with its own area uses it for any size */
+    /* a device with its own area uses it for any size; when the area is full, the buddy allocator */
     ASSERT_OK(cma_area_get_stats(cam, &as));
     ASSERT_OK(cma_dma_alloc(own, PAGE, &again, NULL));
     EXPECT_TRUE(cma_phys_to_pfn(mm, again) >= as.base_pfn &&
                 cma_phys_to_pfn(mm, again) < as.base_pfn + as.count);
     EXPECT_UEQ(dev_stats(own).alloc_from_area, 1);
-    EXPECT_CHECK(mm);
     EXPECT_OK(cma_dma_free(own, PAGE, again));
+    cma_iova_t part[9];
+    for (int i = 0; i < 9; i++) {
+        ASSERT_OK(cma_dma_alloc(own, 2 * MiB, &part[i], NULL));
+        cma_pfn_t pf = cma_phys_to_pfn(mm, part[i]);
+        EXPECT_EQ(pf >= as.base_pfn && pf < as.base_pfn + as.count, i < 8); /* 16 MiB area: 8 fit */
+    }
+    EXPECT_UEQ(dev_stats(own).alloc_from_buddy, 1);
+    EXPECT_CHECK(mm);
+    for (int i = 0; i < 9; i++)
+        EXPECT_OK(cma_dma_free(own, 2 * MiB, part[i]));
     EXPECT_OK(cma_dev_destroy(d));
     EXPECT_OK(cma_dev_destroy(own));
     test_mm_finish(mm);
