@@ -81,7 +81,9 @@ struct cma__iova_cpu {
     struct cma__iova_mag *prev[CMA_IOVA_BINS];
     uint64_t cached;          /* granules in this CPU's magazines */
     uint64_t hits, misses;    /* cacheable requests served here / sent to the tree */
-} __attribute__((aligned(64)));
+    /* no alignment attribute: host memory is only guaranteed 16-byte alignment in practice (calloc),
+     * and a misaligned over-aligned type is undefined behaviour */
+};
 
 struct cma__iova {
     const struct cma_hostx *host;
@@ -205,7 +207,7 @@ struct cma__fq {
     struct cma__fq_entry *ring;
     uint64_t queued;          /* granules in the ring (as allocated) */
     uint64_t calls;           /* unmaps that went through this ring */
-} __attribute__((aligned(64)));
+};
 
 /* A range between its page-table leaves and its next owner: see iommu.c. */
 struct cma__transit {
