@@ -189,6 +189,7 @@ int cma_dma_free(struct cma_dev *dev, size_t size, cma_iova_t dma_addr);
  * be physically contiguous (pfns[i] == pfns[0] + i) and end below the device's limit; the device
  * address is then the physical address. There is no bounce buffer: anything else is -EINVAL.
  * Errors: -EINVAL n 0, a pfn that is not memory, direct constraints; -EFAULT a free page;
+ * -EBUSY a page is being migrated right now and did not settle (its owner is about to move it);
  * -ENOSPC IOVA exhausted; -ENOMEM page tables; -EOVERFLOW a page's pin count would overflow.
  */
 int cma_dma_map_pages(struct cma_dev *dev, const cma_pfn_t *pfns, size_t n, cma_iova_t *dma_addrp);
