@@ -44,6 +44,7 @@ bench: deps
 	@$(MAKE) --no-print-directory bench-build
 	@./build/bench/bench/bench_page_alloc
 	@./build/bench/bench/bench_cma
+	@./build/bench/bench/bench_dma
 
 asan: deps
 	$(call configure,build/asan,-DCMAKE_BUILD_TYPE=Debug -DCMA_DEBUG=2 "-DCMA_SANITIZE=address;undefined")

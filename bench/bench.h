@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 /* Monotonic clock in nanoseconds. */
@@ -67,6 +68,46 @@ static inline void bench_print_ratio(FILE *f, int width, double a, double b)
         fprintf(f, "%*s", width, "-");
     else
         fprintf(f, "%*.2fx", width - 1, a / b);
+}
+
+/* ---- the machine a run was made on ------------------------------------------------------------- */
+
+/* The 1-minute load average, -1 if unknown. */
+static inline double bench_loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+/* The CPU model name ("unknown" if /proc/cpuinfo does not say) and the local date and time. */
+static inline void bench_machine(char *model, size_t mlen, char *date, size_t dlen)
+{
+    snprintf(model, mlen, "unknown");
+    snprintf(date, dlen, "?");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            char *c = strchr(line, ':');
+            if (!strncmp(line, "model name", 10) && c) {
+                c += 1 + (c[1] == ' ');
+                c[strcspn(c, "\n")] = '\0';
+                snprintf(model, mlen, "%s", c);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm))
+        strftime(date, dlen, "%Y-%m-%d %H:%M", &tm);
 }
 
 /* ---- failure reporting: a benchmark exits non-zero only when libcma misbehaves ---------------- */

@@ -465,44 +465,12 @@ static double issue_ratio(const struct spec *sp, const struct result *r)
 }
 
 /* The 1-minute load average: the machine is shared, and a loaded one copies memory more slowly. */
-static double loadavg(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
 static void print_machine(void)
 {
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "model name", 10)) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    c += 1 + (c[1] == ' ');
-                    c[strcspn(c, "\n")] = '\0';
-                    snprintf(model, sizeof model, "%s", c);
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    char date[32] = "?";
-    time_t now = time(NULL);
-    struct tm tm;
-    if (localtime_r(&now, &tm))
-        strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+    char model[256], date[32];
+    bench_machine(model, sizeof model, date, sizeof date);
     printf("bench_cma: libcma %s, %s, %ld CPUs online (%s), load average %.2f; 4 KiB pages, pageblock "
-           "2 MiB, max order 10\n", cma_version(), date, sysconf(_SC_NPROCESSORS_ONLN), model, loadavg());
+           "2 MiB, max order 10\n", cma_version(), date, sysconf(_SC_NPROCESSORS_ONLN), model, bench_loadavg());
 }
 
 /* --only filter: 0 / NULL = any. */
@@ -714,7 +682,7 @@ int main(int argc, char **argv)
            "as the issue asks; target \"met\" means alloc <= budget.\n");
     printf("targets (every matrix row; the default policy in the fragmented table): %d met, %d missed; "
            "whole run %.1f s, load average at the end %.2f\n", met, missed,
-           (double)(bench_now_ns() - t_start) / 1e9, loadavg());
+           (double)(bench_now_ns() - t_start) / 1e9, bench_loadavg());
     munmap(g_mem, MAX_MACHINE);
     munmap(g_cp_src, MAX_COPY);
     munmap(g_cp_dst, MAX_COPY);

@@ -23,6 +23,7 @@
  *   I9  accounting: nr_managed == free (buddy + pcp) + allocated; nr_pages == managed + reserved.
  *   I10 CMA areas (cma.c): inside one span, every pageblock CMA, no CMA pageblock elsewhere,
  *       available consistent with the bitmap, every contiguously allocated page under a set bit.
+ *   D1-D11 IOMMU domains and DMA devices (iova.c, iommu.c, dma.c): see docs/invariants.md.
  */
 #include "internal/internal.h"
 
@@ -312,16 +313,22 @@ int cma_mm_check(const struct cma_mm *cmm, char *why, size_t len)
         return -CMA_EINVAL;
     if (!mm->online)
         return cma__check_locked(mm, why, len);
-    /* lock order: per-CPU caches (first: their handshake in local mode runs with no lock held),
-     * areas, zone. Nobody holding an area's bitmap lock waits for a cache. */
-    cma__pcp_lock_all(mm);
+    /* lock order: DMA layer (registry, domains, devices), areas, per-CPU caches, zone; in local
+     * mode the caches' handshake comes first, with no lock held (pcp.c) */
+    cma__pcp_remote_begin(mm);
+    cma__dma_lock_all(mm);
     for (unsigned i = 0; i < mm->nr_areas; i++)
         cma__lock(&mm->host, &mm->areas[i]->lock);
+    cma__pcp_take_locks(mm);
     cma__mm_lock(mm);
     r = cma__check_locked(mm, why, len);
+    if (!r)
+        r = cma__dma_check_locked(mm, why, len);
     cma__mm_unlock(mm);
+    cma__pcp_drop_locks(mm);
     for (unsigned i = mm->nr_areas; i-- > 0;)
         cma__unlock(&mm->host, &mm->areas[i]->lock);
-    cma__pcp_unlock_all(mm);
+    cma__dma_unlock_all(mm);
+    cma__pcp_remote_end(mm);
     return r;
 }

@@ -24,7 +24,6 @@
  */
 #include "internal/internal.h"
 
-#define PIN_TOMB (CMA_IDX_NIL - 1)
 
 /* ---- head lookup ------------------------------------------------------------------------------- */
 
@@ -162,65 +161,83 @@ static struct cma_pin_slot *pin_find_locked(struct cma_mm *mm, uint32_t idx)
     }
 }
 
-/* A pin table allocated with no lock held (the host's allocator is never called under a libcma
- * lock): pin_inc_locked switches to it when the table must grow, and it then holds the replaced
- * table, freed after the lock is dropped. */
-struct pin_table {
-    struct cma_pin_slot *slots;
-    uint32_t cap;
-};
-
-static int pin_table_alloc(struct cma_mm *mm, struct pin_table *pt, uint32_t cap)
-{
-    pt->slots = cma__host_alloc(&mm->host, (size_t)cap * sizeof *pt->slots);
-    pt->cap = pt->slots ? cap : 0;
-    for (uint32_t i = 0; i < pt->cap; i++)
-        pt->slots[i].idx = CMA_IDX_NIL;
-    return pt->slots ? 0 : -CMA_ENOMEM;
-}
-
-static void pin_table_free(struct cma_mm *mm, struct pin_table *pt)
-{
-    cma__host_free(&mm->host, pt->slots, (size_t)pt->cap * sizeof *pt->slots);
-    pt->slots = NULL;
-    pt->cap = 0;
-}
-
-/* The capacity the table must be rebuilt at before one more entry fits, or 0 if it fits. */
-static uint32_t pin_need_cap_locked(const struct cma_pins *t)
-{
-    if ((t->used + t->tombs + 1) * 4 < t->cap * 3)
-        return 0;
-    if (t->used * 4 < t->cap)
-        return t->cap; /* mostly tombstones: rehash at the same size */
-    return t->cap ? t->cap * 2 : 64;
-}
-
-/* Moves every entry into the empty table pt and makes it the machine's; pt gets the old one. */
-static void pin_rehash_locked(struct cma_mm *mm, struct pin_table *pt)
+/* Moves every live entry into ns (ncap slots, all empty) and makes it the table. Caller holds
+ * mm->lock; returns the old slots for the caller to free (after unlocking, when it can). */
+static struct cma_pin_slot *pin_rehash_locked(struct cma_mm *mm, struct cma_pin_slot *ns, uint32_t ncap)
 {
     struct cma_pins *t = &mm->pins;
-    struct cma_pin_slot *ns = pt->slots;
+    struct cma_pin_slot *old = t->slots;
     for (uint32_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].idx >= PIN_TOMB)
+        if (t->slots[i].idx == CMA_IDX_NIL)
             continue;
-        uint32_t j = pin_hash(t->slots[i].idx) & (pt->cap - 1);
+        uint32_t j = pin_hash(t->slots[i].idx) & (ncap - 1);
         while (ns[j].idx != CMA_IDX_NIL)
-            j = (j + 1) & (pt->cap - 1);
+            j = (j + 1) & (ncap - 1);
         ns[j] = t->slots[i];
     }
-    mm->metadata_bytes += ((uint64_t)pt->cap - t->cap) * sizeof *ns;
-    pt->slots = t->slots;
+    mm->metadata_bytes += (uint64_t)ncap * sizeof *ns;
+    mm->metadata_bytes -= (uint64_t)t->cap * sizeof *ns;
     t->slots = ns;
-    uint32_t oldcap = t->cap;
-    t->cap = pt->cap;
-    pt->cap = oldcap;
-    t->tombs = 0;
+    t->cap = ncap;
+    return old;
 }
 
-/* Adds one pin. When the table must grow first and spare is not a table of the needed size, returns
- * 1 with *needp = that size: the caller allocates it unlocked and calls again. */
-static int pin_inc_locked(struct cma_mm *mm, uint32_t idx, struct pin_table *spare, uint32_t *needp)
+static struct cma_pin_slot *pin_slots_new(struct cma_mm *mm, uint32_t ncap)
+{
+    struct cma_pin_slot *ns = cma__host_alloc(&mm->host, ncap * sizeof *ns);
+    for (uint32_t i = 0; ns && i < ncap; i++)
+        ns[i].idx = CMA_IDX_NIL;
+    return ns;
+}
+
+/* Can `extra` more pins be added without the table growing? Caller holds mm->lock. */
+bool cma__pins_have_room_locked(const struct cma_mm *mm, uint32_t extra)
+{
+    const struct cma_pins *t = &mm->pins;
+    return ((uint64_t)t->used + extra + 1) * 4 < (uint64_t)t->cap * 3;
+}
+
+/* The capacity that holds the live entries plus `extra` below the 3/4 load bound. */
+static uint32_t pin_cap_for(const struct cma_pins *t, uint32_t extra)
+{
+    uint64_t ncap = t->cap ? t->cap : 64;
+    while (((uint64_t)t->used + extra + 1) * 4 >= ncap * 3)
+        ncap *= 2;
+    return ncap > (1u << 31) ? 0 : (uint32_t)ncap;
+}
+
+int cma__pins_make_room(struct cma_mm *mm, uint32_t extra)
+{
+    for (;;) {
+        cma__mm_lock(mm);
+        if (cma__pins_have_room_locked(mm, extra)) {
+            cma__mm_unlock(mm);
+            return 0;
+        }
+        uint32_t ncap = pin_cap_for(&mm->pins, extra);
+        cma__mm_unlock(mm);
+        /* the new table is taken and the old one given back with no lock held (host hooks) */
+        struct cma_pin_slot *ns = ncap ? pin_slots_new(mm, ncap) : NULL, *old = NULL;
+        uint32_t ocap = 0;
+        if (!ns)
+            return -CMA_ENOMEM;
+        cma__mm_lock(mm);
+        bool fits = ((uint64_t)mm->pins.used + extra + 1) * 4 < (uint64_t)ncap * 3;
+        if (fits && !cma__pins_have_room_locked(mm, extra)) {
+            ocap = mm->pins.cap;
+            old = pin_rehash_locked(mm, ns, ncap);
+            ns = NULL;
+        }
+        cma__mm_unlock(mm);
+        cma__host_free(&mm->host, ns, ncap * sizeof *ns);
+        cma__host_free(&mm->host, old, ocap * sizeof *old);
+    }
+}
+
+/* One more pin on the block at idx. A new entry needs room in the table, which only grows with no
+ * lock held (cma__pins_make_room): without room this returns PIN_NO_ROOM and changes nothing. */
+#define PIN_NO_ROOM 1
+static int pin_inc_locked(struct cma_mm *mm, uint32_t idx)
 {
     struct cma_pin_slot *s = pin_find_locked(mm, idx);
     if (s) {
@@ -229,20 +246,12 @@ static int pin_inc_locked(struct cma_mm *mm, uint32_t idx, struct pin_table *spa
         s->count++;
         return 0;
     }
-    uint32_t need = pin_need_cap_locked(&mm->pins);
-    if (need) {
-        if (spare->cap != need) {
-            *needp = need;
-            return 1;
-        }
-        pin_rehash_locked(mm, spare);
-    }
+    if (!cma__pins_have_room_locked(mm, 0))
+        return PIN_NO_ROOM;
     struct cma_pins *t = &mm->pins;
     uint32_t i = pin_hash(idx) & (t->cap - 1);
-    while (t->slots[i].idx < PIN_TOMB)
+    while (t->slots[i].idx != CMA_IDX_NIL)
         i = (i + 1) & (t->cap - 1);
-    if (t->slots[i].idx == PIN_TOMB)
-        t->tombs--;
     t->slots[i].idx = idx;
     t->slots[i].count = 1;
     t->used++;
@@ -256,9 +265,22 @@ static int pin_dec_locked(struct cma_mm *mm, uint32_t idx)
     if (!s)
         return -CMA_EFAULT;
     if (--s->count == 0) {
-        s->idx = PIN_TOMB;
-        mm->pins.used--;
-        mm->pins.tombs++;
+        /* Backward-shift deletion: entries after the hole that may live there move up, so lookups
+         * stop at the first empty slot and no tombstones build up (DMA maps pin and unpin pages at a
+         * high rate). */
+        struct cma_pins *t = &mm->pins;
+        uint32_t i = (uint32_t)(s - t->slots), mask = t->cap - 1;
+        for (uint32_t j = i;;) {
+            j = (j + 1) & mask;
+            if (t->slots[j].idx == CMA_IDX_NIL)
+                break;
+            if (!cma__probe_stays(i, j, pin_hash(t->slots[j].idx) & mask)) {
+                t->slots[i] = t->slots[j];
+                i = j;
+            }
+        }
+        t->slots[i].idx = CMA_IDX_NIL;
+        t->used--;
         atomic_fetch_and_explicit(&cma__page(mm, idx)->flags, (uint8_t)~PF_PINNED, memory_order_relaxed);
     }
     return 0;
@@ -274,6 +296,104 @@ void cma__pins_fini(struct cma_mm *mm)
 {
     cma__host_free(&mm->host, mm->pins.slots, mm->pins.cap * sizeof *mm->pins.slots);
     memset(&mm->pins, 0, sizeof mm->pins);
+}
+
+/* ---- DMA holds -----------------------------------------------------------------------------------
+ * A page behind a live DMA mapping must neither move nor be freed (iommu.c, dma.c). A page-allocator
+ * block gets a long-term pin (PF_PINNED: migration, discard, isolation and cma_free_pages refuse it);
+ * contiguous allocations and reserved pages are never migrated or discarded, so they need none. One
+ * pin covers one run of pages that are consecutive both in the mapping and in physical memory inside
+ * one block: map and unmap cut the same pages into the same runs, so they take and drop the same pins.
+ */
+
+/* Visits [pfn, pfn + n) block by block: fn(mm, head idx, state) for each piece of a page-allocator
+ * block or other held state. Stops at the first error. Caller holds mm->lock. */
+static int hold_walk_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n,
+                            int (*fn)(struct cma_mm *mm, uint32_t idx), uint32_t *npins)
+{
+    const struct cma_span *s = cma__span_of_pfn(mm, pfn);
+    cma_pfn_t end = pfn + n;
+    if (!s || end < pfn || end > s->base + s->npages)
+        return -CMA_EINVAL; /* not memory, or the run leaves its span (a hole) */
+    while (pfn < end) {
+        cma_pfn_t head;
+        uint32_t idx = cma__block_head(mm, s, pfn, &head);
+        const struct cma_page *p = idx == CMA_IDX_NIL ? NULL : cma__page(mm, idx);
+        uint8_t f = p ? cma__page_flags(p) : PS_TAIL;
+        switch (f & PS_MASK) {
+        case PS_ALLOC:
+            if (f & PF_MIGRATING)
+                return -CMA_EAGAIN; /* its owner is about to move it: the pfn goes stale */
+            if (npins)
+                (*npins)++;
+            if (fn) {
+                int r = fn(mm, idx);
+                if (r)
+                    return r;
+            }
+            break;
+        case PS_CONTIG:
+        case PS_RESERVED:
+            break; /* never migrated or discarded */
+        default:
+            return -CMA_EFAULT; /* free, cached, claimed: not memory in use */
+        }
+        cma_pfn_t next = p ? cma__block_end(head, p) : pfn + 1;
+        pfn = next < end ? next : end;
+    }
+    return 0;
+}
+
+int cma__dma_hold_count_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n, uint32_t *npins)
+{
+    return hold_walk_locked(mm, pfn, n, NULL, npins);
+}
+
+/* The caller made room for every pin of the walk first (cma__dma_hold_runs). */
+static int hold_one(struct cma_mm *mm, uint32_t idx)
+{
+    int r = pin_inc_locked(mm, idx);
+    return r == PIN_NO_ROOM ? -CMA_ENOMEM : r;
+}
+static int unhold_one(struct cma_mm *mm, uint32_t idx) { return pin_dec_locked(mm, idx); }
+
+int cma__dma_hold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n)
+{
+    uint32_t done = 0;
+    int r = hold_walk_locked(mm, pfn, n, hold_one, &done); /* validated by count_locked */
+    if (r && done) {
+        /* only an overflowing pin count fails after validation: drop what this call took */
+        uint32_t undo = 0;
+        const struct cma_span *s = cma__span_of_pfn(mm, pfn);
+        for (cma_pfn_t q = pfn; undo + 1 < done && q < pfn + n;) {
+            cma_pfn_t head;
+            uint32_t idx = cma__block_head(mm, s, q, &head);
+            const struct cma_page *p = cma__page(mm, idx);
+            if (cma__page_state(p) == PS_ALLOC) {
+                pin_dec_locked(mm, idx);
+                undo++;
+            }
+            q = cma__block_end(head, p);
+        }
+    }
+    return r;
+}
+
+static int held_one(struct cma_mm *mm, uint32_t idx)
+{
+    return (cma__page_flags(cma__page(mm, idx)) & PF_PINNED) ? 0 : -CMA_EBUSY;
+}
+
+int cma__dma_held_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n)
+{
+    return hold_walk_locked(mm, pfn, n, held_one, NULL);
+}
+
+void cma__dma_unhold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n)
+{
+    int r = hold_walk_locked(mm, pfn, n, unhold_one, NULL);
+    cma_assert(r == 0); /* held pages cannot have changed state */
+    (void)r;
 }
 
 /* ---- migration ---------------------------------------------------------------------------------- */
@@ -709,13 +829,12 @@ static bool must_move_before_pin(const struct cma_mm *mm, cma_pfn_t head, unsign
 
 int cma_page_pin_longterm(struct cma_mm *mm, cma_pfn_t pfn, cma_pfn_t *newpfnp)
 {
-    struct pin_table spare = {NULL, 0};
     int r;
     if (!mm || !newpfnp)
         return -CMA_EINVAL;
     *newpfnp = CMA_PFN_NONE;
     for (unsigned tries = 0;; tries++) {
-        uint32_t idx, need = 0;
+        uint32_t idx;
         cma_pfn_t head;
         cma__mm_lock(mm);
         r = cma__alloc_head_locked(mm, pfn, &idx, &head);
@@ -727,11 +846,10 @@ int cma_page_pin_longterm(struct cma_mm *mm, cma_pfn_t pfn, cma_pfn_t *newpfnp)
         }
         if (!must_move_before_pin(mm, pfn, cma__page(mm, idx)->order)) {
             r = (cma__page_flags(cma__page(mm, idx)) & PF_MIGRATING) ? -CMA_EAGAIN
-                                                                      : pin_inc_locked(mm, idx, &spare, &need);
+                                                                      : pin_inc_locked(mm, idx);
             cma__mm_unlock(mm);
-            if (r == 1) { /* the table grows: allocate with no lock held, then look again */
-                pin_table_free(mm, &spare);
-                if ((r = pin_table_alloc(mm, &spare, need)))
+            if (r == PIN_NO_ROOM) { /* the table grows with no lock held, then look again */
+                if ((r = cma__pins_make_room(mm, 1)))
                     break;
                 tries--;
                 continue;
@@ -761,7 +879,6 @@ int cma_page_pin_longterm(struct cma_mm *mm, cma_pfn_t pfn, cma_pfn_t *newpfnp)
         r = r == -CMA_ENOMEM ? r : -CMA_EBUSY;
         break;
     }
-    pin_table_free(mm, &spare); /* unused, or the table it replaced */
     return r;
 }
 

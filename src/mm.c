@@ -77,8 +77,12 @@ int cma_mm_create(const struct cma_mm_config *cfg, struct cma_mm **mmp)
     mm->nr_cpus = cfg->nr_cpus;
     if ((r = cma__lock_init(&mm->host, &mm->lock)))
         goto fail_mm;
-    if ((r = cma__memblock_init(&mm->mb, &mm->host)))
+    if ((r = cma__dma_init(mm)))
         goto fail_lock;
+    if ((r = cma__memblock_init(&mm->mb, &mm->host))) {
+        cma__dma_fini(mm);
+        goto fail_lock;
+    }
     mm->mb.bottom_up = cfg->memblock_bottom_up;
     mm->mb.grow_apart = true; /* cma__mm_lock_boot grows the arrays outside the lock */
     mm->metadata_bytes = sizeof *mm;
@@ -144,6 +148,13 @@ int cma_mm_destroy(struct cma_mm *mm)
 {
     if (!mm)
         return -CMA_EINVAL;
+    cma__lock(&mm->host, &mm->dma_lock);
+    bool dma_users = mm->nr_iommus || mm->nr_devs;
+    cma__unlock(&mm->host, &mm->dma_lock);
+    if (dma_users) {
+        cma__log(&mm->host, CMA_LOG_WARN, "cma_mm_destroy: IOMMU domains or DMA devices still exist");
+        return -CMA_EBUSY;
+    }
     if (mm->online) {
         uint64_t free_pages = 0;
         cma__pcp_drain_all(mm);
@@ -162,6 +173,7 @@ int cma_mm_destroy(struct cma_mm *mm)
     }
     cma__areas_fini(mm);
     cma__memblock_fini(&mm->mb);
+    cma__dma_fini(mm);
     cma__lock_fini(&mm->host, &mm->lock);
     struct cma_hostx hx = mm->host;
     cma__host_free(&hx, mm, sizeof *mm);

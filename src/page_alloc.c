@@ -436,26 +436,49 @@ static void zero_block(struct cma_mm *mm, cma_pfn_t pfn, unsigned order)
         memset(p, 0, (size_t)mm->page_size << order);
 }
 
-int cma_alloc_pages(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t *pfnp)
+/* ---- allocation below an address limit (dma.c) ----------------------------------------------------
+ * libcma has no DMA/DMA32 zones: a device that reaches only the low part of memory gets a block from
+ * the free lists whose every page lies below its limit. The lists of the requested type are searched
+ * first, then its fallback types (a piece taken without relabelling, as a steal); never CMA or
+ * isolated pageblocks. The search walks lists, so it costs more than cma_alloc_pages: the DMA layer
+ * uses it only when the machine has memory above the limit.
+ */
+static uint32_t rmqueue_below_locked(struct cma_mm *mm, unsigned order, unsigned mt, cma_pfn_t limit)
 {
-    if (pfnp)
-        *pfnp = CMA_PFN_NONE;
-    if (!mm || !pfnp || order > mm->max_order || (gfp & ~(CMA_GFP_MOBILITY_MASK | CMA_GFP_ZERO)) ||
-        (gfp & CMA_GFP_MOBILITY_MASK) == CMA_GFP_MOBILITY_MASK)
-        return -CMA_EINVAL;
-    if (!mm->online)
-        return -CMA_EPERM;
+    const unsigned types[3] = {mt, fallback_table[mt][0], fallback_table[mt][1]};
+    for (unsigned o = order; o <= mm->max_order; o++) {
+        for (unsigned k = 0; k < 3; k++) {
+            const struct cma_freelist *fl = &mm->free_area[o].lists[types[k]];
+            for (uint32_t idx = fl->head; idx != CMA_IDX_NIL; idx = cma__page(mm, idx)->lo) {
+                cma_pfn_t pfn = cma__idx_to_pfn(mm, idx);
+                if (pfn + (1ull << order) > limit)
+                    continue; /* the lower 2^order pages are what we keep after the split */
+                cma__freelist_del_locked(mm, idx, o, types[k]);
+                split_locked(mm, idx, order, o, types[k]);
+                if (k) {
+                    mm->fallbacks++;
+                    mm->pages_stolen += 1ull << order;
+                }
+                return idx;
+            }
+        }
+    }
+    return CMA_IDX_NIL;
+}
 
+/* A block from the buddy lists (every page below limit unless limit is CMA_PFN_NONE), after draining
+ * every CPU cache once if none is free: blocks may hide there. */
+static int buddy_take(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t limit, cma_pfn_t *pfnp)
+{
     unsigned mt = gfp & CMA_GFP_MOBILITY_MASK; /* gfp mobility values equal the migrate types */
     uint32_t idx = CMA_IDX_NIL;
     cma_pfn_t pfn = CMA_PFN_NONE;
-    if (order <= CMA_PCP_MAX_ORDER)
-        idx = cma__pcp_alloc(mm, order, mt, &pfn);
     for (int pass = 0; idx == CMA_IDX_NIL && pass < 2; pass++) {
         if (pass == 1)
             cma__pcp_drain_all(mm); /* free blocks may hide in other CPUs' caches */
         cma__mm_lock(mm);
-        idx = cma__rmqueue_locked(mm, order, mt, mt == CMA_MIGRATE_MOVABLE, NULL);
+        idx = limit == CMA_PFN_NONE ? cma__rmqueue_locked(mm, order, mt, mt == CMA_MIGRATE_MOVABLE, NULL)
+                                    : rmqueue_below_locked(mm, order, mt, limit);
         if (idx != CMA_IDX_NIL) {
             struct cma_page *p = cma__page(mm, idx);
             p->order = (uint8_t)order;
@@ -474,6 +497,39 @@ int cma_alloc_pages(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t *
         zero_block(mm, pfn, order);
     *pfnp = pfn;
     return 0;
+}
+
+int cma_alloc_pages(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t *pfnp)
+{
+    if (pfnp)
+        *pfnp = CMA_PFN_NONE;
+    if (!mm || !pfnp || order > mm->max_order || (gfp & ~(CMA_GFP_MOBILITY_MASK | CMA_GFP_ZERO)) ||
+        (gfp & CMA_GFP_MOBILITY_MASK) == CMA_GFP_MOBILITY_MASK)
+        return -CMA_EINVAL;
+    if (!mm->online)
+        return -CMA_EPERM;
+
+    if (order <= CMA_PCP_MAX_ORDER) {
+        cma_pfn_t pfn = CMA_PFN_NONE;
+        unsigned mt = gfp & CMA_GFP_MOBILITY_MASK; /* gfp mobility values equal the migrate types */
+        if (cma__pcp_alloc(mm, order, mt, &pfn) != CMA_IDX_NIL) {
+            if (gfp & CMA_GFP_ZERO)
+                zero_block(mm, pfn, order);
+            *pfnp = pfn;
+            return 0;
+        }
+    }
+    return buddy_take(mm, order, gfp, CMA_PFN_NONE, pfnp);
+}
+
+int cma__alloc_pages_below(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t limit,
+                           cma_pfn_t *pfnp)
+{
+    const struct cma_span *last = &mm->spans[mm->nspans - 1];
+    if (last->base + last->npages <= limit)
+        return cma_alloc_pages(mm, order, gfp, pfnp); /* every page is below the limit */
+    cma_assert((gfp & CMA_GFP_MOBILITY_MASK) != CMA_MIGRATE_MOVABLE && order <= mm->max_order);
+    return buddy_take(mm, order, gfp, limit, pfnp);
 }
 
 /* Why a free of (pfn, order) whose head descriptor reads f is refused, or 0 if it may proceed. */

@@ -182,20 +182,33 @@ static void remote_end(struct cma_mm *mm, unsigned from, unsigned to)
 
 /* The public entry points that only read take `const struct cma_mm *`, but locks are mutable state:
  * casting const away is sound because every cma_mm is created writable by cma_mm_create(). */
-void cma__pcp_lock_all(const struct cma_mm *cmm)
+void cma__pcp_remote_begin(const struct cma_mm *mm) { remote_begin((struct cma_mm *)mm, 0, mm->nr_cpus); }
+void cma__pcp_remote_end(const struct cma_mm *mm) { remote_end((struct cma_mm *)mm, 0, mm->nr_cpus); }
+
+void cma__pcp_take_locks(const struct cma_mm *cmm)
 {
     struct cma_mm *mm = (struct cma_mm *)cmm;
-    remote_begin(mm, 0, mm->nr_cpus);
     for (unsigned c = 0; c < mm->nr_cpus; c++)
         cma__lock(&mm->host, &mm->pcp[c].lock);
 }
 
-void cma__pcp_unlock_all(const struct cma_mm *cmm)
+void cma__pcp_drop_locks(const struct cma_mm *cmm)
 {
     struct cma_mm *mm = (struct cma_mm *)cmm;
     for (unsigned c = mm->nr_cpus; c-- > 0;)
         cma__unlock(&mm->host, &mm->pcp[c].lock);
-    remote_end(mm, 0, mm->nr_cpus);
+}
+
+void cma__pcp_lock_all(const struct cma_mm *mm)
+{
+    cma__pcp_remote_begin(mm);
+    cma__pcp_take_locks(mm);
+}
+
+void cma__pcp_unlock_all(const struct cma_mm *mm)
+{
+    cma__pcp_drop_locks(mm);
+    cma__pcp_remote_end(mm);
 }
 
 void cma__lock_all(const struct cma_mm *mm)

@@ -20,6 +20,8 @@
  *                           when every page of the pageblock that lies in the span is free (in the
  *                           buddy or in a per-CPU cache). A legend line ends the map.
  *   CMA_DUMP_AREAS          per-area counters named as Linux's /sys/kernel/mm/cma/<area>/ files.
+ *   CMA_DUMP_DMA            per IOMMU domain and per DMA device its counters (cma_iommu_get_stats,
+ *                           cma_dev_get_stats), in creation order, newest first.
  *   CMA_DUMP_ALL            every section above, each after a "# <name>" line, separated by blank lines.
  *
  * Output follows snprintf: the return value is the length of the whole text (excluding the NUL), at
@@ -294,6 +296,58 @@ static void dump_areas(struct cma__buf *a, const struct cma_mm *mm)
         cma__area_format(mm->areas[i], a, false);
 }
 
+/* ---- DMA layer ---------------------------------------------------------------------------------------
+ * Each object's counters are a snapshot under its own locks, taken while the registry lock keeps the
+ * lists still; like the areas, this runs outside lock_all (the DMA locks come first in the order).
+ */
+static void dump_dma(struct cma__buf *a, const struct cma_mm *cmm, const char *header)
+{
+    struct cma_mm *mm = (struct cma_mm *)cmm;
+    cma__lock(&mm->host, &mm->dma_lock);
+    if (header && (mm->iommus || mm->devs))
+        cma__buf_printf(a, "%s", header);
+    for (const struct cma_iommu *io = mm->iommus; io; io = io->next) {
+        struct cma_iommu_stats st;
+        (void)cma_iommu_get_stats(io, &st);
+        cma__buf_printf(a, "iommu %s: %s, iova_bits %u, granule %llu, mappings %llu, mapped_bytes %llu, "
+                      "leaves %llu/%llu/%llu\n", st.name, io->cfg.strict ? "strict" : "lazy",
+                   io->cfg.iova_bits, (unsigned long long)st.granule, (unsigned long long)st.mappings,
+                   (unsigned long long)st.mapped_bytes, (unsigned long long)st.leaves[0],
+                   (unsigned long long)st.leaves[1], (unsigned long long)st.leaves[2]);
+        cma__buf_printf(a, "  iova_bytes live %llu cached %llu queued %llu free %llu largest_free %llu ranges %llu\n",
+                   (unsigned long long)st.iova_live_bytes, (unsigned long long)st.iova_cached_bytes,
+                   (unsigned long long)st.iova_queued_bytes, (unsigned long long)st.iova_free_bytes,
+                   (unsigned long long)st.iova_largest_free, (unsigned long long)st.iova_ranges);
+        cma__buf_printf(a, "  pt_pages %llu empty %llu spare %llu peak %llu\n", (unsigned long long)st.pt_pages,
+                   (unsigned long long)st.pt_pages_empty, (unsigned long long)st.pt_pages_spare,
+                   (unsigned long long)st.pt_pages_peak);
+        cma__buf_printf(a, "  map_calls %llu unmap_calls %llu iova_cache_hits %llu misses %llu fail %llu\n",
+                   (unsigned long long)st.map_calls, (unsigned long long)st.unmap_calls,
+                   (unsigned long long)st.iova_cache_hits, (unsigned long long)st.iova_cache_misses,
+                   (unsigned long long)st.iova_alloc_fail);
+        cma__buf_printf(a, "  inv_range %llu inv_all %llu fq_queued %llu fq_full_flushes %llu "
+                      "fq_timeout_flushes %llu iotlb_hits %llu misses %llu stale %llu\n",
+                   (unsigned long long)st.inv_range, (unsigned long long)st.inv_all,
+                   (unsigned long long)st.fq_queued, (unsigned long long)st.fq_full_flushes,
+                   (unsigned long long)st.fq_timeout_flushes, (unsigned long long)st.iotlb_hits,
+                   (unsigned long long)st.iotlb_misses, (unsigned long long)st.iotlb_stale_hits);
+    }
+    for (const struct cma_dev *d = mm->devs; d; d = d->next) {
+        struct cma_dev_stats st;
+        (void)cma_dev_get_stats(d, &st);
+        cma__buf_printf(a, "dev %s: %s%s, dma_limit 0x%llx, buffers %llu (%llu bytes), mappings %llu (%llu pages), "
+                      "from_area %llu from_buddy %llu scattered %llu, alloc_fail %llu map_fail %llu "
+                      "refused %llu\n", st.name, d->io ? "iommu " : "direct", d->io ? d->io->name : "",
+                   (unsigned long long)st.dma_limit, (unsigned long long)st.allocs_live,
+                   (unsigned long long)st.alloc_bytes_live, (unsigned long long)st.maps_live,
+                   (unsigned long long)st.map_pages_live, (unsigned long long)st.alloc_from_area,
+                   (unsigned long long)st.alloc_from_buddy, (unsigned long long)st.alloc_scattered,
+                   (unsigned long long)st.alloc_fail, (unsigned long long)st.map_fail,
+                   (unsigned long long)st.bad_calls);
+    }
+    cma__unlock(&mm->host, &mm->dma_lock);
+}
+
 /* ---- entry point --------------------------------------------------------------------------------- */
 
 int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t len)
@@ -307,6 +361,7 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
     case CMA_DUMP_PAGEBLOCK_MAP:
     case CMA_DUMP_AREAS:
     case CMA_DUMP_ALL:
+    case CMA_DUMP_DMA:
         break;
     default:
         return -CMA_EINVAL;
@@ -332,6 +387,7 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
         dump_pageblock_map(&a, mm);
         break;
     case CMA_DUMP_AREAS:
+    case CMA_DUMP_DMA:
         break;
     case CMA_DUMP_ALL:
         cma__buf_printf(&a, "# buddyinfo\n");
@@ -349,5 +405,7 @@ int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t l
         cma__buf_printf(&a, "\n# areas\n");
     if (what == CMA_DUMP_AREAS || what == CMA_DUMP_ALL)
         dump_areas(&a, mm);
+    if (what == CMA_DUMP_DMA || what == CMA_DUMP_ALL)
+        dump_dma(&a, mm, what == CMA_DUMP_ALL ? "\n# dma\n" : NULL);
     return cma__buf_finish(&a);
 }

@@ -86,7 +86,8 @@ CMA_NODISCARD int cma_mm_create(const struct cma_mm_config *cfg, struct cma_mm *
 
 /**
  * cma_mm_destroy - free the machine. Drains the per-CPU caches first.
- * Errors: -EBUSY while any page is still allocated (nothing is freed then), -EINVAL for NULL.
+ * Errors: -EBUSY while any page is still allocated or an IOMMU domain or DMA device (dma.h) still
+ * exists (nothing is freed then), -EINVAL for NULL.
  */
 int cma_mm_destroy(struct cma_mm *mm);
 

@@ -64,7 +64,8 @@ enum cma_dump {
     CMA_DUMP_VMSTAT,        /* /proc/vmstat-style "name value" lines */
     CMA_DUMP_PAGEBLOCK_MAP, /* one character per pageblock, 64 per line */
     CMA_DUMP_AREAS,         /* per-area counters as in /sys/kernel/mm/cma/<area>/ */
-    CMA_DUMP_ALL
+    CMA_DUMP_ALL,
+    CMA_DUMP_DMA            /* IOMMU domains and DMA devices (dma.h); after ALL so no value moves */
 };
 
 /**
@@ -73,6 +74,9 @@ enum cma_dump {
  * the buffer; or -EINVAL.
  * Pageblock map characters: U unmovable, M movable, R reclaimable, H highatomic, C CMA, I isolated,
  * '.' no memory (hole); lower case when every page of the pageblock is free.
+ * CMA_DUMP_DMA: per IOMMU domain a line "iommu <name>: ..." and indented lines of its counters, per
+ * device a line "dev <name>: ..." (the fields of cma_iommu_stats / cma_dev_stats). CMA_DUMP_ALL
+ * includes it.
  */
 int cma_mm_dump(const struct cma_mm *mm, enum cma_dump what, char *buf, size_t len);
 

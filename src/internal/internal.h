@@ -10,6 +10,7 @@
 #include "types.h"
 #include "debug.h"
 #include "libc.h"
+#include "dma.h"
 
 #include <stdarg.h>
 
@@ -324,6 +325,10 @@ uint32_t cma__smallest_from_list_locked(struct cma_mm *mm, unsigned order, unsig
  * Returns the memmap index or CMA_IDX_NIL. Caller holds mm->lock. */
 uint32_t cma__rmqueue_locked(struct cma_mm *mm, unsigned order, unsigned mt, bool alloc_cma,
                              int *mode_cache);
+/* cma_alloc_pages restricted to blocks whose every page lies below pfn `limit` (no CMA, no isolated
+ * pageblocks; UNMOVABLE or RECLAIMABLE gfp). -ENOMEM when none. No lock held. */
+int cma__alloc_pages_below(struct cma_mm *mm, unsigned order, unsigned gfp, cma_pfn_t limit,
+                           cma_pfn_t *pfnp);
 /* Frees every unreserved page of every span in the largest aligned blocks (online). */
 void cma__free_all_unreserved(struct cma_mm *mm);
 
@@ -343,6 +348,12 @@ void cma__pcp_drain_cpu_locked(struct cma_mm *mm, unsigned cpu);
  * spinning lock; in local mode with the owners' handshake, see pcp.c). */
 void cma__pcp_lock_all(const struct cma_mm *mm);
 void cma__pcp_unlock_all(const struct cma_mm *mm);
+/* The two halves of cma__pcp_lock_all, for a caller that takes other locks in between (the checker):
+ * the local-mode handshake on every cache (no lock held; nothing in normal mode), and the locks. */
+void cma__pcp_remote_begin(const struct cma_mm *mm);
+void cma__pcp_remote_end(const struct cma_mm *mm);
+void cma__pcp_take_locks(const struct cma_mm *mm);
+void cma__pcp_drop_locks(const struct cma_mm *mm);
 /* Every cache, then the zone: a consistent view of all free lists (statistics, dumps). */
 void cma__lock_all(const struct cma_mm *mm);
 void cma__unlock_all(const struct cma_mm *mm);
@@ -388,6 +399,21 @@ void cma__migrate_batch(struct cma_mm *mm, const struct cma_span *s, cma_pfn_t f
                         struct cma__migrate_batch *out);
 uint32_t cma__pin_count_locked(struct cma_mm *mm, uint32_t idx);
 void cma__pins_fini(struct cma_mm *mm);
+/* Grows the pin table, if needed, so `extra` more pins fit without growing under mm->lock (host
+ * memory is taken with no lock held). Call with no libcma lock held. */
+int cma__pins_make_room(struct cma_mm *mm, uint32_t extra);
+bool cma__pins_have_room_locked(const struct cma_mm *mm, uint32_t extra);
+/* DMA holds on the pages [pfn, pfn + n) of one run (see migrate.c): count_locked validates and counts
+ * the pins a hold takes (-EINVAL not memory or crosses a hole, -EFAULT a page not in use, -EAGAIN a
+ * block being migrated); hold_locked takes them on a run count_locked validated in the same mm->lock
+ * hold (the table must have room, see make_room; only a pin-count overflow fails, and changes
+ * nothing); unhold_locked drops them. Caller holds mm->lock. */
+int cma__dma_hold_count_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n, uint32_t *npins);
+int cma__dma_hold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n);
+void cma__dma_unhold_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n);
+/* For the checker: 0 when every page of [pfn, pfn + n) is in use and every page-allocator block among
+ * them is pinned; -EBUSY an unpinned block, else as count_locked. Caller holds mm->lock. */
+int cma__dma_held_locked(struct cma_mm *mm, cma_pfn_t pfn, uint64_t n);
 
 /* ---- isolate.c ---------------------------------------------------------------------------------- */
 /* Isolates every pageblock touching [start, end) (inside one span), refusing with -EBUSY (and
@@ -501,6 +527,12 @@ static inline uint64_t cma__div64(uint64_t n, uint64_t d)
     }
     return q;
 #endif
+}
+/* Backward-shift deletion in a linear-probing table: with a hole at slot i, may the entry at slot j
+ * (whose home slot is `home`) stay where it is? Only if home lies cyclically in (i, j]. */
+static inline bool cma__probe_stays(uint32_t i, uint32_t j, uint32_t home)
+{
+    return i <= j ? (i < home && home <= j) : (i < home || home <= j);
 }
 
 #endif /* CMA_INTERNAL_H */

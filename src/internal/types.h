@@ -197,10 +197,9 @@ struct cma_pin_slot {
 };
 
 struct cma_pins {
-    struct cma_pin_slot *slots;
+    struct cma_pin_slot *slots; /* linear probing, backward-shift deletion (no tombstones) */
     uint32_t cap;   /* power of two or 0 */
     uint32_t used;
-    uint32_t tombs; /* deleted slots (idx == CMA_IDX_NIL - 1) */
 };
 
 /* ---- CMA areas -----------------------------------------------------------------------------------
@@ -283,6 +282,12 @@ struct cma_mm {
     /* CMA areas, fixed after online */
     struct cma_area *areas[CMA_MAX_AREAS];
     unsigned nr_areas;
+
+    /* DMA layer (internal/dma.h): the registry of IOMMU domains and devices, under dma_lock */
+    struct cma_lock dma_lock;
+    struct cma_iommu *iommus;
+    struct cma_dev *devs;
+    unsigned nr_iommus, nr_devs;
 };
 
 #endif /* CMA_INTERNAL_TYPES_H */

@@ -8,7 +8,8 @@
  * made while the count is not zero. Every
  * path that allocates or frees is driven: memblock region tables growing past their first size,
  * cma= and cma_declare_contiguous declaring areas, onlining, the long-term pin table growing and
- * shrinking, cma_alloc meeting a busy window (its set of known-busy pages), dumps, the checker and
+ * shrinking, cma_alloc meeting a busy window (its set of known-busy pages), an IOMMU domain and the
+ * DMA API (IOVA tree nodes, page tables, pinned mappings, flush queues), dumps, the checker and
  * destroy. Each phase is checked on its own so a failure names where the hook was misused.
  */
 #include "test.h"
@@ -216,6 +217,27 @@ static void test_no_memory_hook_under_a_lock(void)
     ASSERT_OK(cma_release(area, buf, want));
     phase_end("cma_alloc, migrating");
 
+    /* the DMA layer: an IOMMU domain, a device behind it and a direct one; buffers and mappings */
+    struct cma_iommu_config icfg;
+    struct cma_iommu *io = NULL;
+    struct cma_dev_config dcfg;
+    struct cma_dev *idev = NULL, *ddev = NULL;
+    cma_iommu_config_default(&icfg);
+    ASSERT_OK(cma_iommu_create(mm, &icfg, &io));
+    cma_dev_config_default(&dcfg);
+    dcfg.iommu = io;
+    ASSERT_OK(cma_dev_create(mm, &dcfg, &idev));
+    cma_dev_config_default(&dcfg);
+    dcfg.area = area;
+    ASSERT_OK(cma_dev_create(mm, &dcfg, &ddev));
+    cma_iova_t bufs[16], maps[16], dbuf;
+    for (unsigned i = 0; i < 16; i++) {
+        ASSERT_OK(cma_dma_alloc(idev, (size_t)(i + 1) << 16, &bufs[i], NULL));
+        ASSERT_OK(cma_dma_map_pages(idev, &pins[8 * i], 8, &maps[i]));
+    }
+    ASSERT_OK(cma_dma_alloc(ddev, 1 << 20, &dbuf, NULL));
+    phase_end("DMA map and alloc");
+
     static char text[1 << 16];
     EXPECT_GT(cma_mm_dump(mm, CMA_DUMP_ALL, text, sizeof text), 0);
     EXPECT_GT(cma_area_dump(area, text, sizeof text), 0);
@@ -223,6 +245,17 @@ static void test_no_memory_hook_under_a_lock(void)
     EXPECT_OK(cma_mm_get_stats(mm, &st));
     EXPECT_CHECK(mm);
     phase_end("dumps, stats, checker");
+
+    for (unsigned i = 0; i < 16; i++) {
+        ASSERT_OK(cma_dma_unmap(idev, maps[i], 8));
+        ASSERT_OK(cma_dma_free(idev, (size_t)(i + 1) << 16, bufs[i]));
+    }
+    ASSERT_OK(cma_dma_free(ddev, 1 << 20, dbuf));
+    ASSERT_OK(cma_iommu_flush(io));
+    ASSERT_OK(cma_dev_destroy(idev));
+    ASSERT_OK(cma_dev_destroy(ddev));
+    ASSERT_OK(cma_iommu_destroy(io));
+    phase_end("DMA unmap, free, destroy");
 
     for (unsigned i = 0; i < NPINS; i++) {
         ASSERT_OK(cma_page_unpin(mm, pins[i]));

@@ -212,8 +212,9 @@ progress)
     COLUMNS=200 script -qec "'$bin' run ok.scn --quick >/dev/null" /dev/null >tty.out 2>&1 </dev/null ||
         fail "run under script failed: $(cat tty.out)"
     tr '\r' '\n' <tty.out >tty.txt
-    for phase in "generating the workload (ok)" "strategy 1 of 4 (carveout): building the machine" \
-        "strategy 2 of 4 (cma-linux): replaying" "strategy 4 of 4 (cma-discard): freeing and checking"; do
+    for phase in "generating the workload (ok)" "strategy 1 of 5 (carveout): building the machine" \
+        "strategy 2 of 5 (cma-linux): replaying" "strategy 4 of 5 (cma-discard): freeing and checking" \
+        "strategy 5 of 5 (iommu): replaying"; do
         grep -q "cmasim: $phase" tty.txt || fail "no progress line '$phase' on a terminal: $(cat tty.txt)"
     done
     COLUMNS=200 script -qec "'$bin' replay t.trace --mem 64M --strategy cma,carveout >/dev/null" /dev/null \

@@ -6,7 +6,8 @@
 #                                          and every strategy has the documented keys
 #   cli_test.sh CMASIM determinism NAME    two runs with one seed: identical JSON but for latency
 #   cli_test.sh CMASIM errors              malformed scenarios (exit 3, "file:line:"), bad command
-#                                          lines (exit 2), --help/--version/scenarios, CSV, subsets
+#                                          lines (exit 2), --help/--version/scenarios, CSV, subsets,
+#                                          the iommu strategy on a device marked iommu beside a direct one
 #   cli_test.sh CMASIM replay TRACE        `replay TRACE --json` exits 0 with events_replayed
 #
 # JSON is checked with python3 when it exists, else by looking for the keys with grep.
@@ -24,7 +25,7 @@ fail() {
 }
 
 KEYS="name device_allocs device_alloc_failures latency_ns p50 p99 max pages_migrated pages_discarded
-retries avail_bytes_avg avail_bytes_min ordinary_alloc_failures"
+retries avail_bytes_avg avail_bytes_min ordinary_alloc_failures iommu pt_bytes_peak"
 
 have_python() { command -v python3 >/dev/null 2>&1 && python3 -c 'import json' >/dev/null 2>&1; }
 
@@ -41,7 +42,7 @@ with open(path) as fh:
     doc = json.load(fh)
 keys = ["name", "device_allocs", "device_alloc_failures", "latency_ns", "pages_migrated",
         "pages_discarded", "retries", "avail_bytes_avg", "avail_bytes_min",
-        "ordinary_alloc_failures"] + extra
+        "ordinary_alloc_failures", "iommu"] + extra
 s = doc["strategies"]
 assert isinstance(s, list) and len(s) == n, "expected %d strategies, got %d" % (n, len(s))
 for st in s:
@@ -51,6 +52,14 @@ for st in s:
         assert isinstance(st["latency_ns"][k], int), "latency_ns.%s" % k
     assert st["device_alloc_failures"] <= st["device_allocs"]
     assert st["avail_bytes_min"] <= st["avail_bytes_avg"]
+    io = st["iommu"]
+    for k in ("buffers", "bytes", "iotlb_entries", "bytes_large_entries", "pt_bytes_peak",
+              "iova_frag_avg", "iova_frag_max"):
+        assert k in io, "strategy %s: iommu lacks %s" % (st["name"], k)
+    if st["name"] != "iommu":
+        assert io["buffers"] == 0 and io["pt_bytes_peak"] == 0, "%s mapped through an IOMMU" % st["name"]
+    assert io["bytes_large_entries"] <= io["bytes"]
+    assert (io["buffers"] == 0) == (io["iotlb_entries"] == 0)
 PY
     else
         for k in $KEYS "$@"; do
@@ -79,7 +88,7 @@ run-json)
     "$bin" run "$name" --quick --seed 1 --json >"$tmp/out.json" 2>"$tmp/err"
     rc=$?
     [ $rc = 0 ] || fail "run $name exited $rc: $(cat "$tmp/err")"
-    check_json "$tmp/out.json" 4
+    check_json "$tmp/out.json" 5
     ;;
 determinism)
     name=$1
@@ -104,7 +113,7 @@ background pagecache 0.5 clean=50 churn=5%/s
 device cam area=cam sizes=4M burst=2 every=500ms hold=200ms
 SCN
     expect 0 "" -- "$bin" run "$tmp/ok.scn" --quick --json
-    check_json "$tmp/out" 4
+    check_json "$tmp/out" 5
     n=0
     while IFS='|' read -r line text what; do
         n=$((n + 1))
@@ -128,6 +137,8 @@ SCN
 7|device cam area=cam sizes=4M every=1s|needs every= and hold=
 7|device cam area=cam sizes=4M every=1s hold=1s colour=red|unknown device option
 7|device cam area=cam sizes=4M every=1s hold=1s oops|expected key=value, got 'oops'
+7|device cam area=cam sizes=4M every=1s hold=1s dma_bits=11|dma_bits '11' must be 12..64
+7|device cam area=cam sizes=4M every=1s hold=1s dma_bits=65|dma_bits '65' must be 12..64
 1|cmdline cma=64Mx|cmdline "cma=64Mx" refused
 CASES
     # whole-file errors name the file
@@ -170,11 +181,40 @@ CASES
     sed -n 2p "$tmp/out" | grep -q "^carveout," || fail "CSV rows not in strategy order"
     expect 0 "" -- "$bin" run "$tmp/ok.scn" --quick
     grep -q "memory available, average" "$tmp/out" || fail "table lacks memory available"
+    grep -q "IO page tables" "$tmp/out" && fail "IOMMU rows shown though no device is behind an IOMMU"
+    # the iommu strategy: a device marked iommu takes its buffers through one, a direct one keeps
+    # its area; nothing migrates for the IOMMU device, its rows appear
+    sed 's/^device cam area=cam \(.*\)$/device cam area=cam \1 iommu dma_bits=32/' "$tmp/ok.scn" >"$tmp/io.scn"
+    printf 'area other 16M\ndevice disp area=other sizes=2M burst=1 every=300ms hold=100ms\n' >>"$tmp/io.scn"
+    expect 0 "" -- "$bin" run "$tmp/io.scn" --quick --strategy cma,iommu --json
+    check_json "$tmp/out" 2
+    if have_python; then
+        python3 - "$tmp/out" <<'PY' || fail "iommu strategy figures"
+import json, sys
+s = {x["name"]: x for x in json.load(open(sys.argv[1]))["strategies"]}
+io, cma = s["iommu"], s["cma"]
+ok = io["device_allocs"] - io["device_alloc_failures"]
+assert io["device_allocs"] == cma["device_allocs"]
+# only the cam device's buffers (4M each) go through the IOMMU; disp (2M) keeps its area
+assert 0 < io["iommu"]["buffers"] < ok, io["iommu"]
+assert io["iommu"]["bytes"] == io["iommu"]["buffers"] * (4 << 20), io["iommu"]
+assert io["iommu"]["iotlb_entries"] >= io["iommu"]["buffers"] * 2   # at least two 2 MiB entries
+assert io["iommu"]["pt_bytes_peak"] >= 4096 * 3
+PY
+    fi
+    expect 0 "" -- "$bin" run "$tmp/io.scn" --quick --strategy iommu
+    for row in "IO page tables, peak" "IOTLB entries per buffer" "mapped by 2 MiB+ entries" \
+        "reach of 64 IOTLB entries" "IOVA fragmentation, max"; do
+        grep -q "$row" "$tmp/out" || fail "iommu table lacks '$row'"
+    done
+    expect 0 "" -- "$bin" run "$tmp/io.scn" --quick --strategy iommu,carveout --csv
+    head -1 "$tmp/out" | grep -q ",iommu_buffers,iommu_bytes,iotlb_entries," || fail "CSV lacks the IOMMU columns"
+    sed -n 3p "$tmp/out" | grep -q "^iommu," || fail "CSV rows not in strategy order"
     ;;
 replay)
     trace=$1
     expect 0 "" -- "$bin" replay "$trace" --json
-    check_json "$tmp/out" 4 events_replayed events_skipped
+    check_json "$tmp/out" 5 events_replayed events_skipped
     ;;
 *)
     echo "cli_test.sh: unknown mode $mode" >&2

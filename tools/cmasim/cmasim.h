@@ -16,7 +16,8 @@
  *   scenario.c  scenario file format + built-in scenarios, and the seeded workload generator
  *   trace.c     trace parsers: cmasim's native line format and Linux ftrace text
  *   machine.c   machine limits, boot layout with explained refusals, the probe
- *   sim.c       the engine: machine setup per strategy, event replay, owners, metrics
+ *   sim.c       the engine: machine setup per strategy, event replay, owners, metrics (the iommu
+ *               strategy's domains and devices through libcma's DMA API)
  *   report.c    terminal table, JSON and CSV
  *   html.c      the HTML report
  *   format.c    the one number formatter and metric rows of report.c and html.c
@@ -53,10 +54,12 @@ enum sim_strategy {
     SIM_CMA_LINUX,   /* CMA_POLICY_LINUX: lowest window, step one alignment unit, no discard */
     SIM_CMA,         /* CMA_POLICY_DEFAULT with discard disabled */
     SIM_CMA_DISCARD, /* CMA_POLICY_DEFAULT with clean page-cache pages dropped (GCMA-style) */
+    SIM_IOMMU,       /* devices behind an IOMMU take scattered pages through the DMA API (dma.h):
+                        no area for them; the others keep theirs (as SIM_CMA) */
     SIM_NSTRATEGIES
 };
 const char *sim_strategy_name(enum sim_strategy s);
-/* Parses "carveout,cma-linux,cma,cma-discard" into a mask of (1 << strategy). 0 on error. */
+/* Parses "carveout,cma-linux,cma,cma-discard,iommu" into a mask of (1 << strategy). 0 on error. */
 unsigned sim_strategy_parse(const char *list);
 
 /* ---- the machine ------------------------------------------------------------------------------- */
@@ -73,6 +76,13 @@ struct sim_area {
     uint64_t base;       /* 0 = anywhere */
 };
 
+/* What the devices that use an area say about themselves (scenario `device` lines). */
+struct sim_area_dev {
+    char area[64];
+    bool iommu;               /* every device using the area sits behind an IOMMU */
+    unsigned dma_bits;        /* the smallest addressing limit among them (default 64) */
+};
+
 struct sim_machine {
     unsigned page_shift;                      /* 12 */
     unsigned nr_ranges;
@@ -87,7 +97,13 @@ struct sim_machine {
      * it came from the command line (--mem, --cmdline) or is a default */
     unsigned line_ranges[SIM_MAX_RANGES], line_reserved[SIM_MAX_RANGES], line_areas[SIM_MAX_AREAS];
     unsigned line_cmdline, line_page_size;
+    /* per area, its devices (scenarios; none for traces: under `iommu` every area of a trace is a
+     * device behind an IOMMU, 64-bit) */
+    unsigned nr_area_devs;
+    struct sim_area_dev area_devs[SIM_MAX_AREAS];
 };
+/* Is the device of area `name` behind an IOMMU (strategy iommu), and its addressing limit in bits. */
+bool sim_area_iommu(const struct sim_machine *m, const char *name, unsigned *dma_bits);
 uint64_t sim_machine_bytes(const struct sim_machine *m);
 
 /* ---- workload events --------------------------------------------------------------------------- */
@@ -166,6 +182,13 @@ struct sim_result {
     uint64_t *snap_t_ns;
     size_t nsnap, npb;
     uint64_t pb_total, pb_bytes;
+    /* buffers mapped through an IOMMU (strategy iommu; zero otherwise) */
+    uint64_t iommu_buffers;          /* successful cma_dma_alloc calls through an IOMMU */
+    uint64_t iommu_bytes;            /* bytes they mapped */
+    uint64_t iotlb_entries;          /* page-table leaves they needed: one IOTLB entry each */
+    uint64_t iotlb_bytes_large;      /* bytes mapped by 2 MiB or larger leaves */
+    uint64_t pt_bytes_peak;          /* IO page tables of every domain at their largest (sum) */
+    double iova_frag_avg, iova_frag_max; /* 1 - largest free IOVA gap / free IOVA, after each one */
 };
 void sim_result_free(struct sim_result *r);
 
@@ -263,13 +286,15 @@ void sim_bytes_axis(uint64_t max, double *div, const char **unit);
 
 enum sim_metric {
     SIM_M_AVAIL_AVG, SIM_M_AVAIL_MIN, SIM_M_ORD_FAIL, SIM_M_DEV_OK, SIM_M_DEV_RATE, SIM_M_P50, SIM_M_P99,
-    SIM_M_MAX, SIM_M_MIGRATED, SIM_M_DISCARDED, SIM_M_RETRIES, SIM_M_LFO, SIM_M_UNUSABLE, SIM_M_REPLAYED,
-    SIM_M_SKIPPED, SIM_NMETRICS
+    SIM_M_MAX, SIM_M_MIGRATED, SIM_M_DISCARDED, SIM_M_RETRIES, SIM_M_LFO, SIM_M_UNUSABLE,
+    SIM_M_PT_PEAK, SIM_M_IOTLB_PER_BUF, SIM_M_IOTLB_LARGE, SIM_M_IOTLB_REACH, SIM_M_IOVA_FRAG,
+    SIM_M_REPLAYED, SIM_M_SKIPPED, SIM_NMETRICS
 };
 struct sim_metric_info {
     const char *label;
     int better;        /* +1 higher is better, -1 lower, 0 neither */
     bool replay_only;  /* shown for replays only */
+    bool iommu_only;   /* shown when some strategy mapped buffers through an IOMMU */
 };
 extern const struct sim_metric_info sim_metrics[SIM_NMETRICS];
 void sim_metric_text(char *out, size_t len, enum sim_metric m, const struct sim_result *r);

@@ -31,7 +31,21 @@ uint64_t sim_machine_bytes(const struct sim_machine *m)
     return b;
 }
 
-static const char *const strategy_names[SIM_NSTRATEGIES] = {"carveout", "cma-linux", "cma", "cma-discard"};
+static const char *const strategy_names[SIM_NSTRATEGIES] = {"carveout", "cma-linux", "cma", "cma-discard",
+                                                             "iommu"};
+
+bool sim_area_iommu(const struct sim_machine *m, const char *name, unsigned *dma_bits)
+{
+    *dma_bits = 64;
+    if (!m->nr_area_devs)
+        return true; /* a trace says nothing about devices: all of them, 64-bit */
+    for (unsigned i = 0; i < m->nr_area_devs && i < SIM_MAX_AREAS; i++)
+        if (!strcmp(m->area_devs[i].area, name)) {
+            *dma_bits = m->area_devs[i].dma_bits;
+            return m->area_devs[i].iommu;
+        }
+    return false;
+}
 
 const char *sim_strategy_name(enum sim_strategy s)
 {
@@ -115,22 +129,33 @@ void sim_bytes_axis(uint64_t max, double *div, const char **unit)
 /* ---- the metric rows -------------------------------------------------------------------------- */
 
 const struct sim_metric_info sim_metrics[SIM_NMETRICS] = {
-    [SIM_M_AVAIL_AVG] = {"memory available, average", +1, false},
-    [SIM_M_AVAIL_MIN] = {"memory available, minimum", +1, false},
-    [SIM_M_ORD_FAIL] = {"ordinary allocations failed", -1, false},
-    [SIM_M_DEV_OK] = {"device allocations ok", +1, false},
-    [SIM_M_DEV_RATE] = {"device allocation success", +1, false},
-    [SIM_M_P50] = {"allocation latency p50", -1, false},
-    [SIM_M_P99] = {"allocation latency p99", -1, false},
-    [SIM_M_MAX] = {"allocation latency max", -1, false},
-    [SIM_M_MIGRATED] = {"pages migrated", -1, false},
-    [SIM_M_DISCARDED] = {"pages discarded", 0, false},
-    [SIM_M_RETRIES] = {"retries", -1, false},
-    [SIM_M_LFO] = {"largest free order (end)", +1, false},
-    [SIM_M_UNUSABLE] = {"free memory unusable at order 9", -1, false},
-    [SIM_M_REPLAYED] = {"events replayed", 0, true},
-    [SIM_M_SKIPPED] = {"events skipped", 0, true},
+    [SIM_M_AVAIL_AVG] = {"memory available, average", +1, false, false},
+    [SIM_M_AVAIL_MIN] = {"memory available, minimum", +1, false, false},
+    [SIM_M_ORD_FAIL] = {"ordinary allocations failed", -1, false, false},
+    [SIM_M_DEV_OK] = {"device allocations ok", +1, false, false},
+    [SIM_M_DEV_RATE] = {"device allocation success", +1, false, false},
+    [SIM_M_P50] = {"allocation latency p50", -1, false, false},
+    [SIM_M_P99] = {"allocation latency p99", -1, false, false},
+    [SIM_M_MAX] = {"allocation latency max", -1, false, false},
+    [SIM_M_MIGRATED] = {"pages migrated", -1, false, false},
+    [SIM_M_DISCARDED] = {"pages discarded", 0, false, false},
+    [SIM_M_RETRIES] = {"retries", -1, false, false},
+    [SIM_M_LFO] = {"largest free order (end)", +1, false, false},
+    [SIM_M_UNUSABLE] = {"free memory unusable at order 9", -1, false, false},
+    [SIM_M_PT_PEAK] = {"IO page tables, peak", -1, false, true},
+    [SIM_M_IOTLB_PER_BUF] = {"IOTLB entries per buffer", -1, false, true},
+    [SIM_M_IOTLB_LARGE] = {"mapped by 2 MiB+ entries", +1, false, true},
+    [SIM_M_IOTLB_REACH] = {"reach of 64 IOTLB entries", +1, false, true},
+    [SIM_M_IOVA_FRAG] = {"IOVA fragmentation, max", -1, false, true},
+    [SIM_M_REPLAYED] = {"events replayed", 0, true, false},
+    [SIM_M_SKIPPED] = {"events skipped", 0, true, false},
 };
+
+/* Bytes one entry covers on average, over the buffers mapped through an IOMMU. */
+static double entry_bytes(const struct sim_result *r)
+{
+    return r->iotlb_entries ? (double)r->iommu_bytes / (double)r->iotlb_entries : 0;
+}
 
 static double dev_rate(const struct sim_result *r)
 {
@@ -154,6 +179,12 @@ double sim_metric_value(enum sim_metric m, const struct sim_result *r)
     case SIM_M_RETRIES: return (double)r->retries;
     case SIM_M_LFO: return (double)r->largest_free_order;
     case SIM_M_UNUSABLE: return r->unusable_order9;
+    case SIM_M_PT_PEAK: return (double)r->pt_bytes_peak;
+    case SIM_M_IOTLB_PER_BUF:
+        return r->iommu_buffers ? (double)r->iotlb_entries / (double)r->iommu_buffers : 0;
+    case SIM_M_IOTLB_LARGE: return r->iommu_bytes ? (double)r->iotlb_bytes_large / (double)r->iommu_bytes : 0;
+    case SIM_M_IOTLB_REACH: return 64 * entry_bytes(r);
+    case SIM_M_IOVA_FRAG: return r->iova_frag_max;
     case SIM_M_REPLAYED: return (double)r->events_replayed;
     case SIM_M_SKIPPED: return (double)r->events_skipped;
     case SIM_NMETRICS: break;
@@ -191,6 +222,22 @@ void sim_metric_text(char *out, size_t len, enum sim_metric m, const struct sim_
     case SIM_M_RETRIES: sim_fmt_count(out, len, r->retries); break;
     case SIM_M_LFO: snprintf(out, len, "%u", r->largest_free_order); break;
     case SIM_M_UNUSABLE: sim_fmt_pct(out, len, r->unusable_order9); break;
+    case SIM_M_PT_PEAK:
+    case SIM_M_IOTLB_PER_BUF:
+    case SIM_M_IOTLB_LARGE:
+    case SIM_M_IOTLB_REACH:
+    case SIM_M_IOVA_FRAG:
+        if (!r->iommu_buffers)
+            snprintf(out, len, "-"); /* no buffer went through an IOMMU: nothing to translate */
+        else if (m == SIM_M_PT_PEAK)
+            sim_fmt_bytes(out, len, r->pt_bytes_peak);
+        else if (m == SIM_M_IOTLB_PER_BUF)
+            snprintf(out, len, "%.1f", sim_metric_value(m, r));
+        else if (m == SIM_M_IOTLB_REACH)
+            sim_fmt_bytes(out, len, (uint64_t)sim_metric_value(m, r));
+        else
+            sim_fmt_pct(out, len, sim_metric_value(m, r));
+        break;
     case SIM_M_REPLAYED: sim_fmt_count(out, len, r->events_replayed); break;
     case SIM_M_SKIPPED: sim_fmt_count(out, len, r->events_skipped); break;
     default: out[0] = '\0'; break;
@@ -199,8 +246,10 @@ void sim_metric_text(char *out, size_t len, enum sim_metric m, const struct sim_
 
 bool sim_metric_shown(enum sim_metric m, const struct sim_report *rep)
 {
-    bool replay = rep->kind && !strcmp(rep->kind, "replay");
-    return !sim_metrics[m].replay_only || replay;
+    bool replay = rep->kind && !strcmp(rep->kind, "replay"), iommu = false;
+    for (size_t i = 0; i < rep->nresults; i++)
+        iommu |= rep->results[i].iommu_buffers > 0;
+    return (!sim_metrics[m].replay_only || replay) && (!sim_metrics[m].iommu_only || iommu);
 }
 
 void sim_skipped_note(char *out, size_t len, const struct sim_report *rep)

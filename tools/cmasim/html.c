@@ -33,14 +33,15 @@ static const char *strat_color(enum sim_strategy s)
 {
     static const char *const colors[SIM_NSTRATEGIES] = {
         [SIM_CARVEOUT] = "#6f6f6f", [SIM_CMA_LINUX] = "#d62728", [SIM_CMA] = "#1f77b4",
-        [SIM_CMA_DISCARD] = "#2ca02c"};
+        [SIM_CMA_DISCARD] = "#2ca02c", [SIM_IOMMU] = "#9467bd"};
     return (unsigned)s < SIM_NSTRATEGIES ? colors[s] : "#000000";
 }
 /* Dash patterns so that identical curves remain distinguishable. */
 static const char *strat_dash(enum sim_strategy s)
 {
     static const char *const dash[SIM_NSTRATEGIES] = {
-        [SIM_CARVEOUT] = "", [SIM_CMA_LINUX] = "8 4", [SIM_CMA] = "", [SIM_CMA_DISCARD] = "3 3"};
+        [SIM_CARVEOUT] = "", [SIM_CMA_LINUX] = "8 4", [SIM_CMA] = "", [SIM_CMA_DISCARD] = "3 3",
+        [SIM_IOMMU] = "1 3"};
     return (unsigned)s < SIM_NSTRATEGIES ? dash[s] : "";
 }
 

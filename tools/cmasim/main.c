@@ -42,11 +42,13 @@ static const char usage_text[] =
 static const char help_text[] =
     "\n"
     "cmasim drives the real libcma on a simulated machine and compares what contiguous memory costs\n"
-    "under four strategies, on the same workload and seed:\n"
+    "under five strategies, on the same workload and seed:\n"
     "  carveout     the areas are taken away at boot and never lent: instant, lost to everyone else\n"
     "  cma-linux    CMA areas with Linux's policy (lowest window, retry one alignment step further)\n"
     "  cma          CMA areas with libcma's policy (cheapest window, skip busy pages), no discard\n"
     "  cma-discard  as cma, and clean page-cache pages are dropped instead of migrated\n"
+    "  iommu        devices behind an IOMMU (`iommu` on their line; every device of a trace) take\n"
+    "               scattered pages mapped by an IOMMU: no area for them; the others as cma\n"
     "\n"
     "commands:\n"
     "  run SCENARIO       SCENARIO is a built-in name (see `cmasim scenarios`) or a scenario file\n"
@@ -54,8 +56,8 @@ static const char help_text[] =
     "  scenarios [NAME]   list the built-in scenarios, or print one (a starting point for your own)\n"
     "\n"
     "options:\n"
-    "  --strategy LIST    comma-separated strategies, or all (default: all four, in this order:\n"
-    "                     carveout,cma-linux,cma,cma-discard)\n"
+    "  --strategy LIST    comma-separated strategies, or all (default: all five, in this order:\n"
+    "                     carveout,cma-linux,cma,cma-discard,iommu)\n"
     "  --seed N           run only: workload seed (default: the scenario's `seed`, else 1); the same\n"
     "                     seed gives the same allocation decisions and counts\n"
     "  --quick            run only: a short run (the scenario's `quick` duration), for tests\n"
@@ -166,7 +168,8 @@ static int take_option(struct cli *c, enum opt_id id, const char *val)
     switch (id) {
     case O_STRATEGY:
         if (!(c->strategies = sim_strategy_parse(val)))
-            return usage("bad --strategy '%s' (comma-separated: carveout, cma-linux, cma, cma-discard, or all)",
+            return usage("bad --strategy '%s' (comma-separated: carveout, cma-linux, cma, cma-discard, iommu, "
+                         "or all)",
                          val);
         return 0;
     case O_SEED:

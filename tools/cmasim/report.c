@@ -12,7 +12,10 @@
  *     "strategies": [ { "name", "device_allocs", "device_alloc_failures", "device_alloc_success_rate",
  *                       "latency_ns": {"p50","p99","max"}, "pages_migrated", "pages_discarded",
  *                       "retries", "avail_bytes_avg", "avail_bytes_min", "ordinary_allocs",
- *                       "ordinary_alloc_failures", "largest_free_order", "unusable_order9"
+ *                       "ordinary_alloc_failures", "largest_free_order", "unusable_order9",
+ *                       "iommu": {"buffers", "bytes", "iotlb_entries", "bytes_large_entries",
+ *                                 "pt_bytes_peak", "iova_frag_avg", "iova_frag_max"} (zero unless
+ *                       buffers went through an IOMMU: strategy iommu)
  *                       [, "events_replayed", "events_skipped" (replay)] } ] }
  */
 #include "cmasim.h"
@@ -206,6 +209,12 @@ void report_json(FILE *f, const struct sim_report *rep)
                 r->pages_migrated, r->pages_discarded, r->retries, r->avail_bytes_avg,
                 r->avail_bytes_min, r->ordinary_allocs, r->ordinary_alloc_failures,
                 r->largest_free_order, r->unusable_order9);
+        fprintf(f,
+                ",\n     \"iommu\": {\"buffers\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"iotlb_entries\": %" PRIu64
+                ", \"bytes_large_entries\": %" PRIu64 ", \"pt_bytes_peak\": %" PRIu64
+                ", \"iova_frag_avg\": %.6f, \"iova_frag_max\": %.6f}",
+                r->iommu_buffers, r->iommu_bytes, r->iotlb_entries, r->iotlb_bytes_large, r->pt_bytes_peak,
+                r->iova_frag_avg, r->iova_frag_max);
         if (replay)
             fprintf(f, ",\n     \"events_replayed\": %" PRIu64 ", \"events_skipped\": %" PRIu64,
                     r->events_replayed, r->events_skipped);
@@ -221,7 +230,8 @@ void report_csv(FILE *f, const struct sim_report *rep)
     bool replay = rep->kind && !strcmp(rep->kind, "replay");
     fputs("strategy,device_allocs,device_alloc_failures,latency_p50_ns,latency_p99_ns,latency_max_ns,"
           "pages_migrated,pages_discarded,retries,avail_bytes_avg,avail_bytes_min,ordinary_allocs,"
-          "ordinary_alloc_failures,largest_free_order,unusable_order9",
+          "ordinary_alloc_failures,largest_free_order,unusable_order9,iommu_buffers,iommu_bytes,"
+          "iotlb_entries,iommu_bytes_large_entries,pt_bytes_peak,iova_frag_avg,iova_frag_max",
           f);
     fputs(replay ? ",events_replayed,events_skipped\n" : "\n", f);
     for (size_t i = 0; i < rep->nresults; i++) {
@@ -233,6 +243,9 @@ void report_csv(FILE *f, const struct sim_report *rep)
                 r->lat_p99, r->lat_max, r->pages_migrated, r->pages_discarded, r->retries,
                 r->avail_bytes_avg, r->avail_bytes_min, r->ordinary_allocs, r->ordinary_alloc_failures,
                 r->largest_free_order, r->unusable_order9);
+        fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.6f,%.6f", r->iommu_buffers,
+                r->iommu_bytes, r->iotlb_entries, r->iotlb_bytes_large, r->pt_bytes_peak, r->iova_frag_avg,
+                r->iova_frag_max);
         if (replay)
             fprintf(f, ",%" PRIu64 ",%" PRIu64, r->events_replayed, r->events_skipped);
         fputc('\n', f);

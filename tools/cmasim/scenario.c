@@ -69,6 +69,8 @@ struct dev_line {
     uint64_t every_ns, hold_lo_ns, hold_hi_ns, start_ns, gap_ns;
     bool have_start;           /* else the first burst comes when the ramp ends */
     int align;                 /* -1: min(order of the size, 8) as Linux's CONFIG_CMA_ALIGNMENT */
+    bool iommu;                /* behind an IOMMU: strategy iommu maps its buffers through one */
+    unsigned dma_bits;         /* addressing limit (default 64) */
 };
 
 enum pin_style { PIN_LONGTERM, PIN_GET };
@@ -315,7 +317,7 @@ static int parse_device(struct parser *p, struct gen_params *g, char **w, unsign
 {
     if (n < 2)
         return perr(p, "usage: device NAME area=AREA sizes=8M,16M burst=N every=5s hold=2s "
-                       "[align=ORDER] [start=T] [gap=T]");
+                       "[align=ORDER] [start=T] [gap=T] [iommu] [dma_bits=N]");
     if (g->ndev == MAX_DEV)
         return perr(p, "more than %d devices", MAX_DEV);
     struct dev_line *d = &g->dev[g->ndev];
@@ -323,6 +325,7 @@ static int parse_device(struct parser *p, struct gen_params *g, char **w, unsign
     d->line = p->line;
     d->align = -1;
     d->burst = 1;
+    d->dma_bits = 64;
     if (strlen(w[1]) >= sizeof d->name)
         return perr(p, "device name too long");
     name_copy(d->name, sizeof d->name, w[1]);
@@ -331,9 +334,17 @@ static int parse_device(struct parser *p, struct gen_params *g, char **w, unsign
         const char *k = NULL;
         char *v = NULL;
         unsigned long long u;
+        if (!strcmp(w[i], "iommu")) {
+            d->iommu = true;
+            continue;
+        }
         if (split_option(p, w[i], &k, &v))
             return -1;
-        if (!strcmp(k, "area")) {
+        if (!strcmp(k, "dma_bits")) {
+            if (!parse_uint(v, 64, &u) || u < 12)
+                return perr(p, "dma_bits '%s' must be 12..64", v);
+            d->dma_bits = (unsigned)u;
+        } else if (!strcmp(k, "area")) {
             if (strlen(v) >= sizeof d->area)
                 return perr(p, "area name too long");
             name_copy(d->area, sizeof d->area, v);
@@ -371,7 +382,7 @@ static int parse_device(struct parser *p, struct gen_params *g, char **w, unsign
                 return perr(p, "gap '%s' must be a duration", v);
         } else {
             return perr(p, "unknown device option '%s' (area, sizes, burst, every, hold, align, start, "
-                           "gap)", k);
+                           "gap, iommu, dma_bits)", k);
         }
     }
     if (!d->area[0])
@@ -599,6 +610,20 @@ static int parse_text(const char *file, const char *text, struct sim_scenario *s
                         g->nr_area_names ? names : "none declared");
         }
         d->area_idx = a;
+        /* what the area's devices say: behind an IOMMU only if all of them are, the smallest limit */
+        unsigned e = 0;
+        while (e < m->nr_area_devs && strcmp(m->area_devs[e].area, d->area))
+            e++;
+        if (e == m->nr_area_devs && e < SIM_MAX_AREAS) {
+            m->nr_area_devs++;
+            name_copy(m->area_devs[e].area, sizeof m->area_devs[e].area, d->area);
+            m->area_devs[e].iommu = d->iommu;
+            m->area_devs[e].dma_bits = d->dma_bits;
+        } else if (e < SIM_MAX_AREAS) {
+            m->area_devs[e].iommu &= d->iommu;
+            if (d->dma_bits < m->area_devs[e].dma_bits)
+                m->area_devs[e].dma_bits = d->dma_bits;
+        }
         for (unsigned k = 0; k < d->nsizes; k++)
             if ((d->sizes[k] + lay.page_size - 1) / lay.page_size > lay.area_pages[a]) {
                 char sz[40], as[40];

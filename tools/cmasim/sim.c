@@ -17,7 +17,15 @@
  *                and the memory is lost to everyone else even while no device uses it;
  *   cma-linux    CMA areas with CMA_POLICY_LINUX;
  *   cma          CMA_POLICY_DEFAULT with cma_area_set_discard(area, false);
- *   cma-discard  CMA_POLICY_DEFAULT with discard on: clean page-cache blocks are dropped, not copied.
+ *   cma-discard  CMA_POLICY_DEFAULT with discard on: clean page-cache blocks are dropped, not copied;
+ *   iommu        the areas of devices behind an IOMMU (scenario `device ... iommu`; every area of a
+ *                trace) are not declared at all - the whole memory stays with the buddy allocator -
+ *                and their buffers come from cma_dma_alloc on a DMA device behind its own IOMMU
+ *                domain (IOVA bits = the device's dma_bits, 32..48): scattered unmovable pages, the
+ *                largest page-table page size first, mapped at one size-aligned IOVA. The domains are
+ *                lazy with the time limit off (flushes when a queue fills: the simulator's clock is
+ *                simulated, a wall-clock limit would make runs differ). The other areas stay CMA areas
+ *                as under `cma`.
  *
  * Owners. Every live ordinary allocation has an entry {pfn, order, state, pins, refs} found by the
  * event's id (a direct table indexed by id, ids being dense; a hash map for sparse ids), entries in
@@ -27,7 +35,12 @@
  * ordinary_alloc_failures and its id remembered as failed, so its later events are skipped too.
  * Skipped events are counted in events_skipped (with whatever the trace parser skipped).
  *
- * Metrics. Every device allocation call (cma_alloc, or the carveout's first-fit) is timed with
+ * IOMMU metrics (strategy iommu): per buffer, the page-table leaves it needed (one IOTLB entry each;
+ * cma_iommu_get_stats before and after), the bytes its 2 MiB and 1 GiB leaves cover, and the IOVA
+ * fragmentation of its domain after it (1 - largest free gap / free IOVA); the IO page tables of all
+ * domains at their largest. Page-table pages count against the memory available to the system.
+ *
+ * Metrics. Every device allocation call (cma_alloc, the carveout's first-fit, cma_dma_alloc) is timed with
  * CLOCK_MONOTONIC; p50/p99 are nearest-rank percentiles. Memory available to the rest of the system
  * = (pages the buddy allocator manages - pages held by device buffers taken from them) x page size;
  * its average is time-weighted and its minimum exact over the whole run, and it is also sampled every
@@ -350,10 +363,11 @@ static const struct cma_movable_ops sim_ops = {
 /* ---- device buffers and the carveout allocator --------------------------------------------------- */
 struct dbuf {
     uint64_t id;
-    cma_pfn_t pfn;
+    cma_pfn_t pfn;     /* through an IOMMU: the device address */
     uint64_t count;
-    unsigned area;
+    unsigned area;     /* machine area, or (iommu) the device index */
     bool failed;
+    bool iommu;
 };
 
 struct extent {
@@ -437,6 +451,42 @@ static void collect_areas(struct cma_mm *mm, struct machine_areas *ma)
     }
 }
 
+/* The machine without the areas whose devices sit behind an IOMMU (strategy iommu): explicit area
+ * lines dropped, and their entries removed from the cma= word of the command line. */
+static void strip_iommu_areas(const struct sim_machine *m, struct sim_machine *out)
+{
+    unsigned bits;
+    *out = *m;
+    out->nr_areas = 0;
+    for (unsigned i = 0; i < m->nr_areas; i++)
+        if (!sim_area_iommu(m, m->areas[i].name, &bits)) {
+            out->line_areas[out->nr_areas] = m->line_areas[i];
+            out->areas[out->nr_areas++] = m->areas[i];
+        }
+    out->cmdline[0] = '\0';
+    char words[sizeof m->cmdline];
+    snprintf(words, sizeof words, "%s", m->cmdline);
+    for (char *save = NULL, *w = strtok_r(words, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        char kept[sizeof m->cmdline] = "";
+        if (strncmp(w, "cma=", 4)) {
+            snprintf(kept, sizeof kept, "%s", w); /* other words stay as they are */
+        } else {
+            for (char *s2 = NULL, *ent = strtok_r(w + 4, ",", &s2); ent; ent = strtok_r(NULL, ",", &s2)) {
+                char name[64];
+                const char *colon = strchr(ent, ':');
+                snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - ent) : 8, colon ? ent : "reserved");
+                if (sim_area_iommu(m, name, &bits))
+                    continue;
+                size_t l = strlen(kept);
+                snprintf(kept + l, sizeof kept - l, "%s%s", l ? "," : "cma=", ent);
+            }
+        }
+        size_t l = strlen(out->cmdline);
+        if (kept[0])
+            snprintf(out->cmdline + l, sizeof out->cmdline - l, "%s%s", l ? " " : "", kept);
+    }
+}
+
 /* Builds and onlines the machine for strategy s. For carveout, fills carves[] from a probe. */
 static int build_machine(const struct sim_machine *m, enum sim_strategy s, struct cma_mm **mmp,
                          struct machine_areas *ma, struct carve *carves, char *err, size_t errlen)
@@ -468,6 +518,11 @@ static int build_machine(const struct sim_machine *m, enum sim_strategy s, struc
             carves[i] = (struct carve){.base = ma->base[i], .count = ma->count[i]};
         }
     } else {
+        struct sim_machine stripped;
+        if (s == SIM_IOMMU) {
+            strip_iommu_areas(m, &stripped);
+            m = &stripped;
+        }
         if ((r = sim_machine_create(m, &mm, err, errlen)))
             return r;
         if ((r = sim_machine_boot(mm, m, NULL, true, err, errlen)))
@@ -483,7 +538,7 @@ static int build_machine(const struct sim_machine *m, enum sim_strategy s, struc
             struct cma_area *a = cma_area_at(mm, i);
             r = cma_area_set_policy(a, s == SIM_CMA_LINUX ? CMA_POLICY_LINUX : CMA_POLICY_DEFAULT);
             if (!r)
-                r = cma_area_set_discard(a, s == SIM_CMA_DISCARD);
+                r = cma_area_set_discard(a, s == SIM_CMA_DISCARD); /* iommu: as cma */
             if (r) {
                 snprintf(err, errlen, "area %s: setting the policy: %s", ma->name[i], cma_strerror(r));
                 goto fail;
@@ -631,6 +686,12 @@ struct run {
     uint32_t *buffree;
     size_t nbuffree, capbuffree;
     uint64_t page_size, managed, held; /* held: device pages taken from managed memory */
+    /* strategy iommu: per event area index (< SIM_MAX_AREAS), its device and domain */
+    struct cma_iommu *io[SIM_MAX_AREAS];
+    struct cma_dev *dev[SIM_MAX_AREAS];
+    uint64_t pt_pages[SIM_MAX_AREAS];  /* each domain's table pages now */
+    uint64_t pt_total;                 /* their sum: held too, as page tables */
+    double frag_sum;
     uint64_t avail, avail_min, last_t;
     long double avail_integral;
     char *err;
@@ -644,7 +705,7 @@ static void avail_update(struct run *R, uint64_t t)
         R->avail_integral += (long double)R->avail * (long double)(t - R->last_t);
         R->last_t = t;
     }
-    R->avail = (R->managed - R->held) * R->page_size;
+    R->avail = (R->managed - R->held - R->pt_total) * R->page_size;
     if (R->avail < R->avail_min)
         R->avail_min = R->avail;
 }
@@ -838,8 +899,78 @@ static int buf_forget(struct run *R, uint64_t id, uint32_t slot)
     return 0;
 }
 
+/* The domain's table pages and its IOVA fragmentation now; keeps the totals. */
+static int iommu_observe(struct run *R, unsigned di, struct cma_iommu_stats *st)
+{
+    int r = cma_iommu_get_stats(R->io[di], st);
+    if (r)
+        return internal(R, "cma_iommu_get_stats: %s", cma_strerror(r));
+    R->pt_total = R->pt_total - R->pt_pages[di] + st->pt_pages;
+    R->pt_pages[di] = st->pt_pages;
+    if (R->pt_total * R->page_size > R->r->pt_bytes_peak)
+        R->r->pt_bytes_peak = R->pt_total * R->page_size;
+    return 0;
+}
+
+/* A device buffer through the DMA API and the device's IOMMU (strategy iommu). */
+static int do_iommu_alloc(struct run *R, const struct sim_event *e, unsigned di)
+{
+    if (idmap_get(&R->bufmap, e->id) != SLOT_EMPTY || !e->count)
+        return 1;
+    uint32_t slot;
+    if (buf_slot(R, &slot) || idmap_put(&R->bufmap, e->id, slot))
+        return internal(R, "out of memory");
+    struct dbuf *b = &R->bufs[slot];
+    *b = (struct dbuf){.id = e->id, .count = e->count, .area = di, .iommu = true};
+    struct cma_iommu_stats s0, s1;
+    int r = iommu_observe(R, di, &s0);
+    if (r)
+        return r;
+    cma_iova_t dma = 0;
+    uint64_t t0 = now_ns();
+    r = cma_dma_alloc(R->dev[di], e->count * R->page_size, &dma, NULL);
+    uint64_t dt = now_ns() - t0;
+    R->r->lat_ns[R->r->nlat++] = dt;
+    R->r->device_allocs++;
+    int x = iommu_observe(R, di, &s1);
+    if (x)
+        return x;
+    if (R->verbose)
+        fprintf(stderr, "%-11s t=%.3fs %-8s %7llu pages: %-6s %10.1f us leaves %llu/%llu/%llu dma 0x%llx\n",
+                sim_strategy_name(R->s), (double)e->t_ns / 1e9, R->t->area_names[e->area],
+                (unsigned long long)e->count, r ? cma_err_name(r) : "ok", (double)dt / 1e3,
+                (unsigned long long)(s1.leaves[0] - s0.leaves[0]),
+                (unsigned long long)(s1.leaves[1] - s0.leaves[1]),
+                (unsigned long long)(s1.leaves[2] - s0.leaves[2]), (unsigned long long)dma);
+    if (r) {
+        if (r != -CMA_ENOMEM && r != -CMA_ENOSPC)
+            return internal(R, "cma_dma_alloc(%s, %llu pages): unexpected %s", R->t->area_names[e->area],
+                            (unsigned long long)e->count, cma_err_name(r));
+        R->r->device_alloc_failures++;
+        b->failed = true;
+        avail_update(R, e->t_ns);
+        return 0;
+    }
+    b->pfn = dma;
+    struct sim_result *res = R->r;
+    res->iommu_buffers++;
+    res->iommu_bytes += e->count * R->page_size;
+    res->iotlb_entries += (s1.leaves[0] - s0.leaves[0]) + (s1.leaves[1] - s0.leaves[1]) +
+                          (s1.leaves[2] - s0.leaves[2]);
+    res->iotlb_bytes_large += s1.mapped_bytes - s0.mapped_bytes - (s1.leaves[0] - s0.leaves[0]) * s1.granule;
+    double frag = s1.iova_free_bytes ? 1.0 - (double)s1.iova_largest_free / (double)s1.iova_free_bytes : 0;
+    R->frag_sum += frag;
+    if (frag > res->iova_frag_max)
+        res->iova_frag_max = frag;
+    R->held += e->count;
+    avail_update(R, e->t_ns);
+    return 0;
+}
+
 static int do_cma_alloc(struct run *R, const struct sim_event *e)
 {
+    if (e->area < SIM_MAX_AREAS && R->dev[e->area])
+        return do_iommu_alloc(R, e, e->area);
     int ai = R->area_map[e->area];
     if (ai < 0 || idmap_get(&R->bufmap, e->id) != SLOT_EMPTY || !e->count)
         return 1;
@@ -894,6 +1025,17 @@ static int do_cma_alloc(struct run *R, const struct sim_event *e)
 static int buf_release(struct run *R, struct dbuf *b, uint64_t t)
 {
     int r;
+    if (b->iommu) {
+        struct cma_iommu_stats st;
+        if ((r = cma_dma_free(R->dev[b->area], b->count * R->page_size, b->pfn)))
+            return internal(R, "cma_dma_free(%s, dma 0x%llx, %llu pages): %s", R->t->area_names[b->area],
+                            (unsigned long long)b->pfn, (unsigned long long)b->count, cma_strerror(r));
+        R->held -= b->count;
+        if ((r = iommu_observe(R, b->area, &st)))
+            return r;
+        avail_update(R, t);
+        return 0;
+    }
     if (R->s == SIM_CARVEOUT) {
         if ((r = carve_release(&R->carves[b->area], b->pfn)))
             return internal(R, "carveout release of pfn 0x%llx: not allocated", (unsigned long long)b->pfn);
@@ -985,6 +1127,14 @@ static int teardown(struct run *R, int ret)
         if ((r = cma_mm_check(R->mm, why, sizeof why)))
             ret = internal(R, "cma_mm_check after the run (%s): %s", sim_strategy_name(R->s), why);
     }
+    for (unsigned i = 0; i < SIM_MAX_AREAS && !ret; i++) {
+        if (R->dev[i] && (r = cma_dev_destroy(R->dev[i])))
+            ret = internal(R, "cma_dev_destroy: %s", cma_strerror(r));
+        if (!ret && R->io[i] && (r = cma_iommu_destroy(R->io[i])))
+            ret = internal(R, "cma_iommu_destroy: %s", cma_strerror(r));
+        R->dev[i] = NULL;
+        R->io[i] = NULL;
+    }
     if (!ret) {
         if ((r = cma_mm_destroy(R->mm)))
             ret = internal(R, "cma_mm_destroy after freeing everything: %s", cma_strerror(r));
@@ -1032,6 +1182,31 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
                 R->area_map[i] = (int)k;
     }
 
+    /* strategy iommu: one domain and one device per area whose device sits behind an IOMMU */
+    for (unsigned i = 0; s == SIM_IOMMU && i < t->nr_area_names && i < SIM_MAX_AREAS && !ret; i++) {
+        unsigned bits;
+        if (!sim_area_iommu(m, t->area_names[i], &bits))
+            continue;
+        struct cma_iommu_config ic;
+        cma_iommu_config_default(&ic);
+        ic.name = t->area_names[i];
+        ic.iova_bits = bits < 32 ? 32 : bits > 48 ? 48 : bits;
+        ic.fq_timeout_ns = UINT64_MAX / 2; /* see the top of this file: deterministic flushes */
+        struct cma_dev_config dc;
+        cma_dev_config_default(&dc);
+        dc.name = t->area_names[i];
+        dc.dma_bits = bits;
+        int x = cma_iommu_create(R->mm, &ic, &R->io[i]);
+        if (!x) {
+            dc.iommu = R->io[i];
+            x = cma_dev_create(R->mm, &dc, &R->dev[i]);
+        }
+        if (x)
+            ret = internal(R, "setting up the IOMMU of %s: %s", t->area_names[i], cma_strerror(x));
+        R->area_map[i] = -1;
+    }
+    if (ret)
+        goto out;
     if (idmap_init(&R->objmap, t->max_id, t->n) || idmap_init(&R->bufmap, t->max_id, t->n)) {
         ret = internal(R, "out of memory");
         goto out;
@@ -1043,7 +1218,12 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
     }
     R->page_size = cma_mm_page_size(R->mm);
     R->managed = st.nr_managed;
-    R->avail = R->avail_min = R->managed * R->page_size;
+    for (unsigned i = 0; i < SIM_MAX_AREAS; i++) {
+        struct cma_iommu_stats is;
+        if (R->io[i] && (ret = iommu_observe(R, i, &is)))
+            goto out;
+    }
+    R->avail = R->avail_min = (R->managed - R->pt_total) * R->page_size;
 
     size_t ncma = 0;
     for (size_t i = 0; i < t->n; i++)
@@ -1133,6 +1313,7 @@ int sim_run(const struct sim_machine *m, const struct sim_trace *t, enum sim_str
         r->events_skipped += t->events_skipped;
         r->avail_bytes_min = R->avail_min;
         r->avail_bytes_avg = t_end ? (uint64_t)(R->avail_integral / (long double)t_end) : R->avail;
+        r->iova_frag_avg = r->iommu_buffers ? R->frag_sum / (double)r->iommu_buffers : 0;
         fragmentation(R->mm, r);
         for (unsigned i = 0; i < R->ma.n && s != SIM_CARVEOUT; i++) {
             struct cma_area_stats as;
